@@ -1,0 +1,83 @@
+"""Logging that never prints a secret.
+
+A filter on the root handlers replaces every known secret (and anything shaped like a bot token
+or a Nemo token) with a mask, in the message, its arguments and any exception text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from typing import Iterable
+
+# Shapes of secrets we may not know the value of: Telegram bot tokens (123456:ABC...),
+# Nemo user tokens (nmv_usr_...), claim tokens, and Bearer headers.
+_SECRET_SHAPES = re.compile(
+    r"(\b\d{6,12}:[A-Za-z0-9_-]{30,}\b|nmv_usr_[A-Za-z0-9_-]+|clm_[A-Za-z0-9_-]+|(?<=Bearer )[A-Za-z0-9._~+/=-]+)"
+)
+MASK = "***"
+
+
+class SecretFilter(logging.Filter):
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self._secrets.update(s for s in secrets if s and len(s) >= 4)
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return _SECRET_SHAPES.sub(MASK, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Render the message once, redact it, and drop the args so nothing re-renders them.
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self.redact(formatted)
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            payload["exception"] = record.exc_text
+        return json.dumps(payload, ensure_ascii=False)
+
+
+_filter = SecretFilter()
+
+
+def secret_filter() -> SecretFilter:
+    return _filter
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
+    _filter.add(secrets)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_filter)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request URL at INFO, and Telegram URLs carry the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

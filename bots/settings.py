@@ -1,0 +1,42 @@
+"""Every setting the bot reads, from the environment and `.env` (documented in .env.example)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Where the database, kept clips and finished videos live.
+    aiwm_data_dir: Path = Field(default=Path("data"))
+    aiwm_log_level: str = "INFO"
+    aiwm_log_format: str = "text"  # "text" or "json"
+
+    # Backend: unset NEMO_API_URL means the embedded local backend on loopback.
+    nemo_api_url: str | None = None
+    nemo_web_url: str = "https://nemovideo.com"
+    nemo_token: SecretStr | None = None
+    nemo_client_id: str | None = None
+
+    # The embedded local backend.
+    aiwm_backend_host: str = "127.0.0.1"
+    aiwm_backend_port: int = 0  # 0 = any free port when started in-process
+
+    # The music engine.
+    aiwm_soundfont: Path | None = None  # None = the small Debian GM soundfont
+
+    # Chat surfaces.
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    discord_bot_token: SecretStr | None = None
+    discord_api_url: str | None = None
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, so the log filter can mask them."""
+        values = [self.nemo_token, self.telegram_bot_token, self.discord_bot_token]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
