@@ -1,1 +1,1 @@
-
+"""Platform-neutral conversation core: events in, replies out through a reply port."""
