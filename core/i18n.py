@@ -179,6 +179,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You're sending requests faster than I can take them. Please wait a moment.",
         "zh": "请求太频繁了，请稍等片刻。",
     },
+    "resend_after_restart": {
+        "en": "I restarted while sending your video, so it may not have arrived. If it didn't, send /export.",
+        "zh": "发送视频时我重启了，视频可能没有送达。如果没收到，请发送 /export。",
+    },
     "resend_clip": {
         "en": "I restarted while working on your clip and couldn't finish it. Please send it again.",
         "zh": "处理你的视频时我重启了，未能完成。请重新发送。",

@@ -1,0 +1,143 @@
+"""The console chat: each typed (or piped) line is one message to the bot.
+
+A line that is the path of a file (or `/upload PATH`) attaches that file; words after the path
+are its caption. `/demo` attaches a generated demo clip. In a pipe, lines are handled in order,
+the work they started is awaited, and the saved videos are listed before exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import mimetypes
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from adapters.console.port import ConsolePort, ConsoleSurface
+from core.events import EventHandler, InboundEvent, MediaItem
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp", ".mts", ".ts"}
+QUIT_WORDS = {"/quit", "/exit", "quit", "exit", ":q"}
+CHAT_ID = "local"
+
+
+def media_from_path(path: Path) -> MediaItem:
+    """A local file as a chat attachment, fetched (copied) only when the core asks for it."""
+    suffix = path.suffix.lower()
+    mime = mimetypes.guess_type(path.name)[0]
+    if suffix in VIDEO_SUFFIXES or (mime or "").startswith("video/"):
+        kind = "video"
+    elif (mime or "").startswith("image/"):
+        kind = "photo"
+    elif (mime or "").startswith("audio/"):
+        kind = "audio"
+    else:
+        kind = "document"
+
+    async def fetch(dest_dir: Path) -> Path:
+        dest = Path(dest_dir) / f"upload{suffix or '.bin'}"
+        await asyncio.to_thread(shutil.copyfile, path, dest)
+        return dest
+
+    return MediaItem(kind=kind, fetch=fetch, file_name=path.name, mime_type=mime, size_bytes=path.stat().st_size)
+
+
+def parse_line(line: str) -> tuple[str, list[Path]]:
+    """Split a typed line into (text, attached files)."""
+    stripped = line.strip()
+    if stripped.startswith("/upload"):
+        rest = stripped[len("/upload"):].strip()
+        path, text = _leading_path(rest)
+        return text, [path] if path else []
+    path, text = _leading_path(stripped)
+    return (text, [path]) if path else (stripped, [])
+
+
+def _leading_path(text: str) -> tuple[Path | None, str]:
+    """The longest leading run of words that names an existing file, and the words after it."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    for end in range(len(words), 0, -1):
+        candidate = Path(os.path.expanduser(" ".join(words[:end])))
+        if candidate.is_file():
+            return candidate, " ".join(words[end:])
+    return None, text
+
+
+class ConsoleChat:
+    def __init__(self, handler: EventHandler, surface: ConsoleSurface, *, language: str | None = None,
+                 stream: TextIO | None = None) -> None:
+        self._handler = handler
+        self._surface = surface
+        self._language = language or _language_from_env()
+        self._stream = stream or sys.stdout
+        self._user = _user_name()
+
+    @property
+    def port(self) -> ConsolePort:
+        return self._surface.port
+
+    async def say(self, line: str) -> None:
+        """Send one line to the bot as the console user."""
+        if line.strip() == "/demo":
+            line = str(await asyncio.to_thread(_demo_clip, self._surface.out_dir))
+        text, paths = parse_line(line)
+        media = []
+        for path in paths:
+            media.append(media_from_path(path))
+        if not text and not media:
+            return
+        command = text.split()[0][1:].split("@")[0].lower() if text.startswith("/") else None
+        await self._handler.handle(InboundEvent(
+            surface="console", chat_id=CHAT_ID, user_id=self._user, reply=self.port, text=text,
+            media=media, language=self._language, user_name=self._user, command=command,
+        ))
+
+    async def run_piped(self, lines: list[str], drain) -> int:
+        """Handle every line in order, wait for the work they started, then list the results."""
+        for line in lines:
+            if line.strip() in QUIT_WORDS:
+                break
+            await self.say(line)
+        await drain()
+        for path in self.port.saved:
+            self._stream.write(f"{path}\n")
+        self._stream.flush()
+        return 0
+
+    async def run_interactive(self) -> int:
+        self._stream.write("🎵 AI With Music — send a video: type its path (add words for the music), or /demo.\n"
+                           "   Then refine it in words (\"lo-fi instead\", \"music at 20%\"), /export, /help, /quit.\n")
+        loop = asyncio.get_running_loop()
+        while True:
+            self._stream.write("you> ")
+            self._stream.flush()
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line or line.strip() in QUIT_WORDS:
+                self._stream.write("\n")
+                return 0
+            await self.say(line)
+
+
+def _demo_clip(out_dir: Path) -> Path:
+    from bots.democlip import make_demo_clip
+
+    return make_demo_clip(Path(out_dir) / "demo_clip.mp4")
+
+
+def _language_from_env() -> str:
+    lang = os.environ.get("AIWM_LANGUAGE") or os.environ.get("LANG") or "en"
+    return "zh" if lang.lower().startswith("zh") else "en"
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "you"

@@ -1,0 +1,38 @@
+"""`aiwm chat`: talk to the bot in the terminal (or script it through a pipe)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from adapters.console.chat import ConsoleChat
+from adapters.console.port import ConsoleSurface
+from bots.logging_setup import setup_logging
+from bots.runtime import running_core
+from bots.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("out"), help="where finished videos are saved (default out/)")
+    parser.add_argument("--language", choices=["en", "zh"], help="the bot's language (default: from $LANG)")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    # The chat is the output here; only warnings go to stderr unless a level was asked for.
+    level = settings.aiwm_log_level if os.environ.get("AIWM_LOG_LEVEL") else "WARNING"
+    setup_logging(level, settings.aiwm_log_format, settings.secrets())
+    return asyncio.run(chat(settings, args.out, args.language))
+
+
+async def chat(settings: Settings, out_dir: Path, language: str | None) -> int:
+    surface = ConsoleSurface(out_dir)
+    async with running_core(settings, [surface]) as core:
+        console = ConsoleChat(core, surface, language=language)
+        if sys.stdin.isatty():
+            return await console.run_interactive()
+        lines = sys.stdin.read().splitlines()
+        return await console.run_piped(lines, core.drain)

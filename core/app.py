@@ -1,0 +1,208 @@
+"""The core as the surfaces see it: `Core.handle(event)` for every inbound message.
+
+Quick answers (help, cancel) go out at once; everything else is queued in the chat's lane so a
+chat's work runs one item at a time in arrival order while other chats go on. Errors from the
+backend become friendly messages here, in one place, so no flow needs its own try/except.
+On start, renders that were running when the process stopped are resumed and delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.conversation import Conversation, ConversationConfig, TurnTimedOut
+from core.events import InboundEvent
+from core.i18n import lang_of, say
+from core.lanes import Lanes, WorkItem
+from core.media import ClipLimits, Refusal
+from core.nemo import errors as nemo_errors
+from core.ports import Surface
+from core.progress import ProgressDisplay
+from core.router import Intent, route
+from core.sessions import SessionRegistry
+from core.store import FAILED, RENDERING, SENDING, Store
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    data_dir: Path
+    item_timeout: float = 30 * 60  # hard limit for one queued item (turn + render + send)
+    still_working_after: float = 120.0
+    clip_limits: ClipLimits = field(default_factory=ClipLimits)
+
+
+class Core:
+    def __init__(self, config: CoreConfig, client, store: Store, surfaces: dict[str, Surface] | None = None) -> None:
+        self.config = config
+        self.client = client
+        self.store = store
+        self.surfaces: dict[str, Surface] = dict(surfaces or {})
+        self.sessions = SessionRegistry(client, store)
+        self.conversation = Conversation(
+            ConversationConfig(
+                work_dir=config.data_dir / "work",
+                keep_dir=config.data_dir / "kept",
+                clip_limits=config.clip_limits,
+                still_working_after=config.still_working_after,
+            ),
+            client, store, self.sessions,
+        )
+        self.lanes = Lanes(item_timeout=config.item_timeout, on_timeout=self._timed_out)
+
+    def add_surface(self, surface: Surface) -> None:
+        self.surfaces[surface.name] = surface
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Tidy expired clips and pick up renders that were running when we stopped."""
+        for path in await self.store.expire_clips():
+            path.unlink(missing_ok=True)
+        for job in await self.store.open_jobs():
+            surface = self.surfaces.get(job.surface)
+            if surface is None:
+                log.warning("cannot resume a %s job: that surface is not running", job.surface)
+                continue
+            port = surface.reply_port_for(job.chat_id, job.delivery)
+            if job.state == SENDING:
+                # The upload was under way when we stopped; sending again could deliver twice.
+                await self.store.update_job(job.id, state=FAILED)
+                await _quietly(port.send_text(say("resend_after_restart", job.language)))
+                continue
+            self.lanes.submit(job.chat_key, WorkItem(run=lambda _item, job=job, port=port:
+                                                     self._resume(job, port)))
+
+    async def stop(self) -> None:
+        await self.lanes.close()
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until no chat has work left (the piped console uses this before it exits)."""
+        return await self.lanes.drain(timeout)
+
+    # --- inbound -----------------------------------------------------------------------------
+
+    async def handle(self, event: InboundEvent) -> None:
+        if event.is_group and not event.addressed_to_bot:
+            return
+        lang = lang_of(event.language, event.text)
+        routed = route(event.text, has_media=bool(event.media), command=event.command)
+        intent, text = routed.intent, routed.text
+        port = event.reply
+
+        if intent is Intent.IGNORE:
+            return
+        if intent in (Intent.START, Intent.HELP):
+            await port.send_text(say("welcome" if intent is Intent.START else "help", lang))
+            return
+        if intent is Intent.CANCEL:
+            stopped = await self.lanes.cancel(event.chat_key)
+            await port.send_text(say("cancelled" if stopped else "nothing_to_cancel", lang))
+            return
+
+        work = self._work_for(intent, event, text, lang)
+        if self.lanes.busy(event.chat_key):
+            await _quietly(port.send_text(say("queued", lang)))
+        media_burst = intent in (Intent.MUSIC, Intent.UPLOAD) and event.media and not text
+        self.lanes.submit(event.chat_key, WorkItem(
+            run=lambda item: self._guarded(event, lang, work(item)),
+            merge_key=f"{intent.value}:media" if media_burst else None,
+            payload=list(event.media),
+        ))
+
+    def _work_for(self, intent: Intent, event: InboundEvent, text: str, lang: str):
+        flows = self.conversation
+        if intent is Intent.MUSIC:
+            if not event.media and not text:
+                return lambda item: port_say(event, "need_clip", lang)
+            if not event.media:
+                return lambda item: flows.turn(event, text, lang)
+            return lambda item: flows.music(event, item.payload, text, lang)
+        if intent is Intent.UPLOAD:
+            return lambda item: flows.upload(event, item.payload, lang)
+        if intent is Intent.EXPORT:
+            return lambda item: flows.export(event, lang)
+        if intent is Intent.STATUS:
+            return lambda item: flows.status(event, lang)
+        if intent is Intent.CREDITS:
+            return lambda item: flows.credits(event, lang)
+        if intent is Intent.NEW:
+            return lambda item: flows.new(event, lang)
+        return lambda item: flows.turn(event, text, lang)
+
+    # --- errors, in one place ----------------------------------------------------------------
+
+    async def _guarded(self, event: InboundEvent, lang: str, work) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # every failure ends as one friendly line in the chat
+            text = user_message_for(error, lang)
+            if not isinstance(error, (nemo_errors.NemoError, Refusal, EngineError, TurnTimedOut)):
+                log.exception("unexpected failure in chat %s", event.chat_key)
+            await _quietly(event.reply.send_text(text))
+
+    async def _timed_out(self, item: WorkItem) -> None:
+        log.warning("a work item hit the hard time limit")
+
+    # --- resuming ----------------------------------------------------------------------------
+
+    async def _resume(self, job, port) -> None:
+        progress = ProgressDisplay(port, job.language, still_working_after=self.config.still_working_after)
+        try:
+            if job.state == RENDERING and job.render_id:
+                result = await self.client.wait_render(job.render_id)
+                await self.conversation.deliver(job.id, port, result, progress)
+            else:
+                await self.store.update_job(job.id, state=FAILED)
+                await port.send_text(say("resend_after_restart", job.language))
+        except Exception as error:
+            await self.store.update_job(job.id, state=FAILED)
+            await _quietly(port.send_text(user_message_for(error, job.language)))
+        finally:
+            await progress.finish()
+
+
+def user_message_for(error: BaseException, lang: str) -> str:
+    """The chat's words for a failure; never a raw exception text that might carry a secret."""
+    if isinstance(error, Refusal):
+        return str(error)
+    if isinstance(error, TurnTimedOut):
+        return say("timeout", lang)
+    if isinstance(error, EngineError):
+        return say("render_failed", lang, reason=str(error))
+    if isinstance(error, nemo_errors.NoCredits):
+        url = getattr(error, "registration_url", None)
+        return say("out_of_credits", lang, url=url) if url else say("out_of_credits_plain", lang)
+    if isinstance(error, nemo_errors.UnsupportedFile):
+        return say("unsupported_type", lang)
+    if isinstance(error, nemo_errors.FileTooLarge):
+        return say("file_too_large", lang)
+    if isinstance(error, nemo_errors.RateLimited):
+        return say("rate_limited", lang)
+    if isinstance(error, nemo_errors.BackendUnavailable):
+        return say("backend_down", lang)
+    if isinstance(error, nemo_errors.RenderFailed):
+        return say("render_failed", lang, reason=error.user_message)
+    if isinstance(error, nemo_errors.NemoError):
+        return say("agent_error", lang, reason=error.user_message)
+    return say("generic_error", lang)
+
+
+async def port_say(event: InboundEvent, key: str, lang: str) -> None:
+    await event.reply.send_text(say(key, lang))
+
+
+async def _quietly(call) -> None:
+    try:
+        await call
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        log.warning("could not send a message: %s", type(error).__name__)
