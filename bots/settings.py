@@ -33,10 +33,18 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_local_mode: bool = False  # a self-hosted telegram-bot-api server started with --local
+    telegram_webhook_url: str | None = None  # set = webhook mode (the public HTTPS URL); unset = polling
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8443
+    telegram_webhook_secret: SecretStr | None = None  # unset = a random secret per start
+    telegram_max_download_bytes: int | None = None  # unset = 20 MB (cloud API), no cap in local mode
+    telegram_max_upload_bytes: int | None = None  # unset = 50 MB (cloud API), 2000 MB in local mode
+    telegram_album_wait: float = 1.0  # seconds of quiet that end an album
     discord_bot_token: SecretStr | None = None
     discord_api_url: str | None = None
 
     def secrets(self) -> list[str]:
         """Every secret value set, so the log filter can mask them."""
-        values = [self.nemo_token, self.telegram_bot_token, self.discord_bot_token]
+        values = [self.nemo_token, self.telegram_bot_token, self.telegram_webhook_secret, self.discord_bot_token]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -1,0 +1,237 @@
+"""The reply port for one Telegram chat: text, videos and a status message edited in place.
+
+Progress is ONE message: it is edited (never re-posted) when the words change, at most once per
+`edit_interval`, and the last words wanted are always shown in the end. While work runs, an
+`upload_video` chat action ("sending video…") is refreshed, since Telegram clears it after 5 s.
+Display failures never raise: progress is a courtesy, the video is what matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from telegram import Bot, InputFile, ReplyParameters
+from telegram.constants import ChatAction, MessageLimit
+from telegram.error import BadRequest, TelegramError
+
+from adapters.telegram.config import TelegramConfig
+from core.ports import OutgoingVideo, Progress, SurfaceLimits
+
+log = logging.getLogger(__name__)
+
+CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
+TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096
+# A long side of 1920 keeps both 1920x1080 and 1080x1920 whole; more only costs upload size.
+MAX_VIDEO_SIDE = 1920
+
+
+def render_progress(progress: Progress) -> str:
+    line = progress.stage
+    if progress.percent is not None:
+        percent = max(0.0, min(100.0, progress.percent))
+        filled = int(percent // 10)
+        line += f"\n{'▰' * filled}{'▱' * (10 - filled)} {percent:.0f}%"
+    if progress.detail:
+        line += f"\n{progress.detail}"
+    return line
+
+
+class TelegramReplyPort:
+    def __init__(self, bot: Bot, chat_id: int, config: TelegramConfig, *, is_group: bool = False,
+                 reply_to: int | None = None, thread_id: int | None = None) -> None:
+        self._bot = bot
+        self.chat_id = chat_id
+        self._config = config
+        self._is_group = is_group
+        self._reply_to = reply_to
+        self._thread_id = thread_id
+        self._edit_interval = config.group_edit_interval if is_group else config.edit_interval
+        self._action_interval = config.group_action_interval if is_group else config.action_interval
+        self._status_id: int | None = None
+        self._shown: str | None = None  # text the status message shows now
+        self._wanted: str | None = None  # text it should show
+        self._last_edit = 0.0
+        self._flush: asyncio.Task | None = None
+        self._actions: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    # --- what the core may ask -------------------------------------------------------------
+
+    def limits(self) -> SurfaceLimits:
+        return SurfaceLimits(
+            max_upload_bytes=self._config.upload_limit,
+            can_edit_messages=True,
+            max_text_length=TEXT_LIMIT,
+            max_video_width=MAX_VIDEO_SIDE,
+            max_video_height=MAX_VIDEO_SIDE,
+        )
+
+    def delivery_target(self) -> dict:
+        """What the surface needs to rebuild this port after a restart."""
+        return {"chat_id": self.chat_id, "reply_to": self._reply_to, "thread_id": self._thread_id,
+                "is_group": self._is_group}
+
+    async def send_text(self, text: str) -> None:
+        for chunk in split_text(text):
+            await self._bot.send_message(self.chat_id, chunk, **self._placement())
+
+    async def send_video(self, video: OutgoingVideo) -> None:
+        caption = video.caption
+        extra_text = None
+        if caption and len(caption) > CAPTION_LIMIT:
+            caption, extra_text = None, caption
+        timeouts = {"write_timeout": self._config.media_timeout, "read_timeout": self._config.media_timeout}
+        with _upload(video.path, video.file_name, self._config.local_mode) as media, \
+                _upload(video.thumbnail, "thumb.jpg", self._config.local_mode, attach=True) as thumb:
+            await self._bot.send_video(
+                self.chat_id,
+                media,
+                duration=max(1, round(video.duration)),
+                width=video.width,
+                height=video.height,
+                thumbnail=thumb,
+                caption=caption,
+                supports_streaming=video.supports_streaming,
+                filename=video.file_name,
+                **timeouts,
+                **self._placement(),
+            )
+        if extra_text:
+            await self.send_text(extra_text)
+
+    async def progress_start(self, progress: Progress) -> None:
+        if self._status_id is not None:
+            await self.progress_update(progress)
+            return
+        text = render_progress(progress)
+        self._wanted = text
+        try:
+            message = await self._bot.send_message(self.chat_id, text, **self._placement())
+        except TelegramError as error:
+            log.warning("telegram status message failed: %s", type(error).__name__)
+        else:
+            self._status_id = message.message_id
+            self._shown = text
+            self._last_edit = time.monotonic()
+        if self._actions is None:
+            self._actions = asyncio.create_task(self._keep_action(), name="telegram-chat-action")
+
+    async def progress_update(self, progress: Progress) -> None:
+        if self._status_id is None:
+            await self.progress_start(progress)
+            return
+        self._wanted = render_progress(progress)
+        if self._wanted == self._shown:
+            return
+        wait = self._edit_interval - (time.monotonic() - self._last_edit)
+        if wait <= 0:
+            await self._edit_to_wanted()
+        elif self._flush is None or self._flush.done():
+            # Too soon: show the latest words once the interval has passed.
+            self._flush = asyncio.create_task(self._edit_later(wait), name="telegram-status-edit")
+
+    async def progress_finish(self, final_text: str | None = None) -> None:
+        for task in (self._flush, self._actions):
+            if task is not None:
+                task.cancel()
+        self._flush = self._actions = None
+        status_id, self._status_id = self._status_id, None
+        self._shown = self._wanted = None
+        if status_id is None:
+            if final_text:
+                await self.send_text(final_text)
+            return
+        if final_text and len(final_text) <= TEXT_LIMIT:
+            try:
+                await self._bot.edit_message_text(final_text, chat_id=self.chat_id, message_id=status_id)
+                return
+            except BadRequest as error:
+                if "not modified" in (error.message or "").lower():
+                    return
+                log.info("telegram final status edit refused: %s", type(error).__name__)
+            except TelegramError as error:
+                log.info("telegram final status edit failed: %s", type(error).__name__)
+        try:
+            await self._bot.delete_message(self.chat_id, status_id)
+        except TelegramError as error:
+            log.info("telegram status delete failed: %s", type(error).__name__)
+        if final_text:
+            await self.send_text(final_text)
+
+    # --- inside ----------------------------------------------------------------------------
+
+    def _placement(self) -> dict:
+        placement: dict = {}
+        if self._thread_id is not None:
+            placement["message_thread_id"] = self._thread_id
+        if self._reply_to is not None:
+            placement["reply_parameters"] = ReplyParameters(self._reply_to, allow_sending_without_reply=True)
+        return placement
+
+    async def _edit_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        await self._edit_to_wanted()
+
+    async def _edit_to_wanted(self) -> None:
+        async with self._lock:
+            text, status_id = self._wanted, self._status_id
+            if status_id is None or text is None or text == self._shown:
+                return
+            self._last_edit = time.monotonic()
+            try:
+                await self._bot.edit_message_text(text, chat_id=self.chat_id, message_id=status_id)
+                self._shown = text
+            except BadRequest as error:
+                if "not modified" in (error.message or "").lower():
+                    self._shown = text
+                else:
+                    log.info("telegram status edit refused: %s", type(error).__name__)
+            except TelegramError as error:
+                log.info("telegram status edit failed: %s", type(error).__name__)
+
+    async def _keep_action(self) -> None:
+        while True:
+            try:
+                await self._bot.send_chat_action(self.chat_id, ChatAction.UPLOAD_VIDEO,
+                                                 message_thread_id=self._thread_id)
+            except TelegramError as error:
+                log.info("telegram chat action failed: %s", type(error).__name__)
+            await asyncio.sleep(self._action_interval)
+
+
+class _upload:
+    """A video or thumbnail for sendVideo: streamed from disk (memory does not grow with the
+    file), or a file:// path for a local Bot API server, which reads the file itself."""
+
+    def __init__(self, path: Path | None, name: str, local_mode: bool, *, attach: bool = False) -> None:
+        self._path, self._name, self._local, self._attach = path, name, local_mode, attach
+        self._handle = None
+
+    def __enter__(self):
+        if self._path is None:
+            return None
+        if self._local:
+            return Path(self._path).absolute().as_uri()
+        self._handle = open(self._path, "rb")
+        return InputFile(self._handle, filename=self._name, attach=self._attach, read_file_handle=False)
+
+    def __exit__(self, *exc) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split long text at line breaks (or hard, when a line alone is too long)."""
+    text = text.strip() or "…"
+    chunks: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        chunks.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
+    chunks.append(text)
+    return chunks

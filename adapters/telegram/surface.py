@@ -1,0 +1,206 @@
+"""The Telegram surface: a python-telegram-bot Application that turns messages into core events.
+
+    surface = TelegramSurface(TelegramConfig.from_settings(settings), core)
+    await surface.start()   # polling, or webhook when TELEGRAM_WEBHOOK_URL is set
+    ...
+    port = surface.reply_port_for(chat_id, delivery)   # resume a delivery after a restart
+    await surface.stop()
+
+Updates are processed concurrently and every event is handed to the core in its own task, so one
+chat's long render never delays another chat (the core queues work per chat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+from adapters.telegram.albums import AlbumCollector
+from adapters.telegram.commands import menu
+from adapters.telegram.config import TelegramConfig
+from adapters.telegram.inbound import Draft, read_message
+from adapters.telegram.reply import TelegramReplyPort
+from adapters.telegram.webhook import WebhookServer
+from core.events import EventHandler, InboundEvent
+from core.i18n import lang_of, say
+
+log = logging.getLogger(__name__)
+
+SURFACE = "telegram"
+
+
+def build_application(config: TelegramConfig) -> Application:
+    """A PTB Application wired for this bot: its Bot API server, limits, timeouts, flood control."""
+    # httpx logs every request URL at INFO, and Telegram URLs carry the bot token.
+    for name in ("httpx", "httpcore"):
+        if logging.getLogger(name).getEffectiveLevel() < logging.WARNING:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    builder = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.api_url)
+        .base_file_url(config.file_url)
+        .local_mode(config.local_mode)
+        .concurrent_updates(True)
+        .rate_limiter(AIORateLimiter(max_retries=3))  # waits out RetryAfter, then retries
+        .connection_pool_size(64)
+        .connect_timeout(15)
+        .read_timeout(30)
+        .write_timeout(30)
+        .media_write_timeout(config.media_timeout)
+        .get_updates_read_timeout(config.poll_timeout + 10)
+    )
+    if config.uses_webhook:
+        builder = builder.updater(None)  # updates come from our WebhookServer
+    return builder.build()
+
+
+class TelegramSurface:
+    name = SURFACE
+
+    def __init__(self, config: TelegramConfig, handler: EventHandler) -> None:
+        self.config = config
+        self.handler = handler
+        self.application = build_application(config)
+        self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        self.application.add_error_handler(self._on_error)
+        self._albums = AlbumCollector(self._deliver, wait=config.album_wait, max_wait=config.album_max_wait)
+        self._tasks: set[asyncio.Task] = set()
+        self._webhook: WebhookServer | None = None
+        self._running = False
+
+    @classmethod
+    def from_settings(cls, settings: object, handler: EventHandler, **overrides: object) -> "TelegramSurface":
+        return cls(TelegramConfig.from_settings(settings, **overrides), handler)
+
+    @property
+    def bot(self):
+        return self.application.bot
+
+    async def start(self) -> None:
+        app = self.application
+        await app.initialize()  # getMe: learns the bot's id and username
+        await self._register_commands()
+        await app.start()
+        if self.config.uses_webhook:
+            secret = self.config.with_webhook_secret()
+            self._webhook = WebhookServer(app, url=self.config.webhook_url or "", listen=self.config.webhook_listen,
+                                          port=self.config.webhook_port, secret=secret)
+            await self._webhook.start()
+            await app.bot.set_webhook(self.config.webhook_url or "", secret_token=secret,
+                                      allowed_updates=[Update.MESSAGE])
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(poll_interval=0, timeout=self.config.poll_timeout,
+                                            allowed_updates=[Update.MESSAGE])
+        self._running = True
+        log.info("telegram bot @%s is up (%s)", app.bot.username,
+                 "webhook" if self.config.uses_webhook else "polling")
+
+    async def stop(self) -> None:
+        app = self.application
+        if self._running:
+            self._running = False
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if self._webhook is not None:
+                await self._webhook.stop()
+            await self._albums.flush()
+            await app.stop()
+        await self._settle_tasks()
+        await app.shutdown()
+
+    def reply_port_for(self, chat_id: str, delivery: dict) -> TelegramReplyPort:
+        """Rebuild a chat's reply port from what `delivery_target()` once returned."""
+        return TelegramReplyPort(
+            self.application.bot,
+            int(delivery.get("chat_id", chat_id)),
+            self.config,
+            is_group=bool(delivery.get("is_group", False)),
+            reply_to=delivery.get("reply_to"),
+            thread_id=delivery.get("thread_id"),
+        )
+
+    # --- updates -----------------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        draft = read_message(message, self.application.bot, self.config)
+        if draft is None:
+            return
+        if draft.album_id is not None:
+            self._albums.add(draft)  # addressing is decided on the whole album
+            return
+        await self._deliver(draft)
+
+    async def _deliver(self, draft: Draft) -> None:
+        if not draft.addressed:
+            return  # group chatter: not for us
+        if not draft.text and not draft.media and draft.command is None:
+            draft.command = "help"  # a bare mention, a location, a contact...: say what we do
+        event = self._event(draft)
+        task = asyncio.create_task(self._handle(event), name=f"telegram-event-{draft.chat_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _event(self, draft: Draft) -> InboundEvent:
+        port = TelegramReplyPort(
+            self.application.bot, draft.chat_id, self.config, is_group=draft.is_group,
+            reply_to=draft.message_id if draft.is_group else None, thread_id=draft.thread_id,
+        )
+        return InboundEvent(
+            surface=SURFACE,
+            chat_id=str(draft.chat_id),
+            user_id=str(draft.user_id),
+            reply=port,
+            text=draft.text,
+            media=draft.media,
+            is_group=draft.is_group,
+            addressed_to_bot=True,
+            language=draft.language,
+            user_name=draft.user_name,
+            message_id=str(draft.message_id),
+            command=draft.command,
+        )
+
+    async def _handle(self, event: InboundEvent) -> None:
+        try:
+            await self.handler.handle(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The core answers its own errors; this is the last line, so the chat is never left silent.
+            log.exception("telegram event handler failed")
+            try:
+                await event.reply.send_text(say("generic_error", lang_of(event.language, event.text)))
+            except TelegramError as error:
+                log.warning("telegram could not report an error: %s", type(error).__name__)
+
+    async def _settle_tasks(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self.config.stop_grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _register_commands(self) -> None:
+        bot = self.application.bot
+        try:
+            await bot.set_my_commands(menu("en"))
+            await bot.set_my_commands(menu("zh"), language_code="zh")
+        except TelegramError as error:
+            log.warning("telegram setMyCommands failed: %s", type(error).__name__)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        # Network errors can quote a request URL, and those carry the token.
+        text = str(error).replace(self.config.token, "***")
+        log.warning("telegram error: %s: %s", type(error).__name__, text)
