@@ -96,6 +96,7 @@ class MusicPlan:
     density: float  # 0..1, how busy the arrangement is
     seed: int
     reasons: tuple[str, ...] = ()  # short human words on why ("prompt asked for lo-fi", "dark, slow clip")
+    beat_offset: float = 0.0  # seconds of the first beat, so the beat grid lands on the strongest cuts
 
 
 @dataclass(frozen=True)
