@@ -166,8 +166,9 @@ _STYLE_WORDS: list[tuple[str, str]] = [
     ("高兴", "happy"), ("愉快", "happy"),
     ("guitar", "acoustic"), ("吉他", "acoustic"),
 ]
-# Styles named by a genre beat styles that are really a mood ("sad lo-fi" is lo-fi, mood sad),
-# and instrument words only pick the style when nothing else does.
+# Styles named by a genre beat styles that are really a mood ("sad lo-fi" is lo-fi, mood sad);
+# instrument and mood-ish words ("piano", "calm") only pick the style when no genre is named, but
+# still beat the pure mood styles ("sad piano" is solo piano in a sad mood).
 _MOOD_STYLES = {"sad", "happy"}
 _WEAK_STYLE_WORDS = {"guitar", "吉他", "piano", "钢琴", "calm", "peaceful", "relaxing", "epic", "平静", "安静"}
 
@@ -303,7 +304,7 @@ def parse_prompt(text: str | None) -> PromptWishes:
     strong_styles = [v for _, t, kw, v in hits if t == "style" and kw not in _WEAK_STYLE_WORDS]
     genre_styles = [s for s in strong_styles if s not in _MOOD_STYLES]
     weak_styles = [v for _, t, kw, v in hits if t == "style" and kw in _WEAK_STYLE_WORDS]
-    style = (genre_styles or strong_styles or weak_styles or [None])[0]
+    style = (genre_styles or weak_styles or strong_styles or [None])[0]
 
     moods = [v for _, t, _, v in hits if t == "mood"]
     paces = [v for _, t, _, v in hits if t == "pace"]
