@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from telegram import Bot, InputFile, ReplyParameters
+from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
@@ -84,21 +84,21 @@ class TelegramReplyPort:
         if caption and len(caption) > CAPTION_LIMIT:
             caption, extra_text = None, caption
         timeouts = {"write_timeout": self._config.media_timeout, "read_timeout": self._config.media_timeout}
-        with _upload(video.path, video.file_name, self._config.local_mode) as media, \
-                _upload(video.thumbnail, "thumb.jpg", self._config.local_mode, attach=True) as thumb:
-            await self._bot.send_video(
-                self.chat_id,
-                media,
-                duration=max(1, round(video.duration)),
-                width=video.width,
-                height=video.height,
-                thumbnail=thumb,
-                caption=caption,
-                supports_streaming=video.supports_streaming,
-                filename=video.file_name,
-                **timeouts,
-                **self._placement(),
-            )
+        # Paths, not open handles: PTB reads the file per attempt (a handle would be spent after a
+        # RetryAfter), or sends a file:// path a local Bot API server reads itself.
+        await self._bot.send_video(
+            self.chat_id,
+            Path(video.path),
+            duration=max(1, round(video.duration)),
+            width=video.width,
+            height=video.height,
+            thumbnail=Path(video.thumbnail) if video.thumbnail else None,
+            caption=caption,
+            supports_streaming=video.supports_streaming,
+            filename=video.file_name,
+            **timeouts,
+            **self._placement(),
+        )
         if extra_text:
             await self.send_text(extra_text)
 
@@ -200,27 +200,6 @@ class TelegramReplyPort:
             except TelegramError as error:
                 log.info("telegram chat action failed: %s", type(error).__name__)
             await asyncio.sleep(self._action_interval)
-
-
-class _upload:
-    """A video or thumbnail for sendVideo: streamed from disk (memory does not grow with the
-    file), or a file:// path for a local Bot API server, which reads the file itself."""
-
-    def __init__(self, path: Path | None, name: str, local_mode: bool, *, attach: bool = False) -> None:
-        self._path, self._name, self._local, self._attach = path, name, local_mode, attach
-        self._handle = None
-
-    def __enter__(self):
-        if self._path is None:
-            return None
-        if self._local:
-            return Path(self._path).absolute().as_uri()
-        self._handle = open(self._path, "rb")
-        return InputFile(self._handle, filename=self._name, attach=self._attach, read_file_handle=False)
-
-    def __exit__(self, *exc) -> None:
-        if self._handle is not None:
-            self._handle.close()
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

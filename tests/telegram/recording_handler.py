@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 from core.events import InboundEvent, MediaFetchError
@@ -61,7 +62,7 @@ class RecordingHandler:
                                          limit=human_size(item.max_fetch_bytes)))
                 return
         await port.progress_start(Progress(say("stage_download", lang)))
-        job_dir = self.work_dir / f"job{len(self.events)}"
+        job_dir = self.work_dir / uuid.uuid4().hex
         paths = []
         for item in event.media:
             try:
