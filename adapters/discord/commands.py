@@ -123,11 +123,16 @@ def strip_mentions(content: str, bot_id: int) -> str:
     return re.sub(r"\s{2,}", " ", text).strip()
 
 
+def in_server(message: Any) -> bool:
+    """A server channel (even one discord.py has not cached yet), not a DM."""
+    return message.guild is not None or getattr(message.channel, "guild_id", None) is not None
+
+
 def is_for_bot(message: Any, bot_id: int) -> bool:
     """A DM to the bot, or a server message that mentions it by name (not @everyone)."""
     if message.author.bot:
         return False
-    if message.guild is None:
+    if not in_server(message):
         return True
     return any(user.id == bot_id for user in message.mentions)
 
@@ -144,7 +149,7 @@ async def on_bot_message(bridge: Bridge, message: Any, bot_id: int) -> None:
         reply=port,
         text=text,
         media=[bridge.media_item(a) for a in message.attachments],
-        is_group=message.guild is not None,
+        is_group=in_server(message),
         addressed_to_bot=True,
         language=None,  # messages carry no locale; the core reads the text
         user_name=getattr(message.author, "display_name", None),

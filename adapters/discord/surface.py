@@ -153,7 +153,7 @@ class DiscordSurface:
             filesize_limit=limit,
             channel_filesize_limit=limit,
             user_id=message.author.id,
-            reply_to_message_id=message.id if message.guild is not None else None,
+            reply_to_message_id=message.id if commands.in_server(message) else None,
         )
         return self._port(delivery)
 

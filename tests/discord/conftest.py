@@ -13,7 +13,7 @@ from adapters.discord import DiscordConfig, DiscordSurface
 from core.events import InboundEvent
 from core.ports import OutgoingVideo, Progress
 from tests.clips import make_clip
-from tests.discord.fake_discord import FakeDiscord
+from tests.discord.fake_discord import GUILD_ID, FakeDiscord
 
 
 class ManualClock:
@@ -114,7 +114,8 @@ async def start_surface(fake: FakeDiscord, tmp_path: Path, clock: ManualClock):
         surface = DiscordSurface(None, handler, config=DiscordConfig(**values), clock=clock)
         started.append(surface)
         await surface.start()
-        await surface.wait_ready(15)
+        # READY and the guild arrived (discord.py's own "ready" waits 2 s for more guilds).
+        await until(lambda: surface.client.get_guild(GUILD_ID) is not None)
         return surface, handler
 
     yield start

@@ -24,6 +24,21 @@ BOT_USER = {"id": "424242", "username": "aiwm", "discriminator": "0", "global_na
             "avatar": None, "bot": True}
 USER = {"id": "777", "username": "ana", "discriminator": "0", "global_name": "Ana", "avatar": None}
 TIMESTAMP = "2026-11-24T12:00:00.000000+00:00"
+GUILD_ID = 5550001
+CHANNEL_ID = 6660001
+GUILD_PREMIUM_TIER = 2  # boost level 2: discord.py says 50 MiB for channel uploads
+
+
+def guild_json() -> dict:
+    return {
+        "id": str(GUILD_ID), "name": "Test server", "icon": None, "owner_id": USER["id"], "roles": [],
+        "emojis": [], "stickers": [], "features": [], "member_count": 2, "members": [],
+        "premium_tier": GUILD_PREMIUM_TIER, "unavailable": False, "joined_at": TIMESTAMP, "large": False,
+        "channels": [{"id": str(CHANNEL_ID), "type": 0, "name": "general", "position": 0,
+                      "permission_overwrites": [], "nsfw": False, "parent_id": None}],
+        "threads": [], "voice_states": [], "presences": [], "stage_instances": [],
+        "guild_scheduled_events": [], "soundboard_sounds": [],
+    }
 
 
 def jsonr(data: Any, status: int = 200) -> web.Response:
@@ -155,10 +170,12 @@ class FakeDiscord:
             elif payload["op"] == 2:
                 self.identify = payload["d"]
                 await self.dispatch("READY", {
-                    "v": 10, "user": BOT_USER, "guilds": [], "session_id": "s1",
+                    "v": 10, "user": BOT_USER, "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+                    "session_id": "s1",
                     "resume_gateway_url": f"ws://127.0.0.1:{request.url.port}/gateway",
                     "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1],
                 })
+                await self.dispatch("GUILD_CREATE", guild_json())
                 self.identified.set()
         return ws
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from tests.discord.fake_discord import APP_ID, TIMESTAMP, USER
+from tests.discord.fake_discord import APP_ID, CHANNEL_ID, GUILD_ID, TIMESTAMP, USER
 
-GUILD_ID = 5550001
-CHANNEL_ID = 6660001
 DM_CHANNEL_ID = 6660009
 _ids = itertools.count(1_000_000_001)
 
