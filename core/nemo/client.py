@@ -252,6 +252,8 @@ class NemoClient:
                 log.info("rate limited on %s; retrying once in %.0f s", path, limited.retry_after)
                 await asyncio.sleep(limited.retry_after)
             except NoCredits as no_credits:
+                if no_credits.register_url:
+                    raise
                 raise NoCredits(detail=no_credits.detail, register_url=await self.register_url()) from None
 
     # --- sessions, uploads, state, credits ---------------------------------------------------
@@ -402,7 +404,7 @@ class NemoClient:
                 waited = True
                 await asyncio.sleep(error.retry_after)
                 continue
-            if isinstance(error, NoCredits):
+            if isinstance(error, NoCredits) and not error.register_url:
                 raise NoCredits(detail=error.detail, register_url=await self.register_url())
             raise error
 

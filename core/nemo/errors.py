@@ -142,23 +142,26 @@ def error_from_response(status: int, body: Any, headers: Any = None) -> NemoErro
     envelope_code = body.get("code") if isinstance(body, dict) else None
     text = _message_of(body)
     if isinstance(envelope_code, int) and not isinstance(envelope_code, bool) and envelope_code != 0:
-        return _make(_BY_CODE.get(envelope_code) or _BY_STATUS.get(envelope_code), envelope_code, text, headers)
+        return _make(_BY_CODE.get(envelope_code) or _BY_STATUS.get(envelope_code), envelope_code, text, headers,
+                     body)
     if status < 300 and isinstance(body, dict) and body.get("success") is False:
         return NemoError(None, detail=text)
     if status < 300:
         return None
     if status >= 500:
         return BackendUnavailable(None, code=status, detail=text)
-    return _make(_BY_STATUS.get(status), status, text, headers)
+    return _make(_BY_STATUS.get(status), status, text, headers, body)
 
 
-def _make(cls: type[NemoError] | None, code: int, text: str | None, headers: Any) -> NemoError:
+def _make(cls: type[NemoError] | None, code: int, text: str | None, headers: Any, body: Any = None) -> NemoError:
     if cls is RateLimited:
         return RateLimited(None, code=code, detail=text, retry_after=retry_after_of(headers))
     if cls is None:
         return NemoError(None, code=code, detail=text)
-    if cls is ValidationFailed and text:
-        return ValidationFailed(None, code=code, detail=text)
+    if cls is NoCredits:
+        data = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), dict) else {}
+        link = data.get("register_url")
+        return NoCredits(None, code=code, detail=text, register_url=link if isinstance(link, str) else None)
     return cls(None, code=code, detail=text)
 
 
