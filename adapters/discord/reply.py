@@ -42,6 +42,8 @@ class Delivery:
     user_id: int | None = None  # mentioned when a late delivery lands in the channel
     reply_to_message_id: int | None = None  # the user's message (mention flow)
     original_message_id: int | None = None  # the deferred response, once it shows something
+    status_via: str | None = None  # where the progress display lives: "webhook" or "channel"
+    status_message_id: int | None = None
     language: str | None = None
 
     def to_dict(self) -> dict:
@@ -95,11 +97,21 @@ class DiscordReplyPort:
         self._token_dead = delivery.token is None
         # "pending" = the deferred response still says "thinking…"; "used" = it shows something.
         self._original = "used" if delivery.original_message_id else ("pending" if delivery.token else "none")
-        self._status: tuple[str, int] | None = None  # ("webhook"|"channel", message id)
         self._lock = asyncio.Lock()
         self._last_edit = 0.0
         self._pending_text: str | None = None
         self._flush: asyncio.Task | None = None
+
+    @property
+    def _status(self) -> tuple[str, int] | None:
+        """("webhook"|"channel", message id) of the progress display; kept in the delivery so a
+        port rebuilt after a restart goes on editing the same line."""
+        d = self.delivery
+        return (d.status_via, d.status_message_id) if d.status_via and d.status_message_id else None
+
+    @_status.setter
+    def _status(self, value: tuple[str, int] | None) -> None:
+        self.delivery.status_via, self.delivery.status_message_id = value if value else (None, None)
 
     # --- ReplyPort -----------------------------------------------------------------------------
 
