@@ -157,8 +157,10 @@ class Core:
         progress = ProgressDisplay(port, job.language, still_working_after=self.config.still_working_after)
         try:
             if job.state == RENDERING and job.render_id:
-                result = await self.client.wait_render(job.render_id)
-                await self.conversation.deliver(job.id, port, result, progress)
+                outcome = await self.client.wait_render(job.render_id)
+                if isinstance(outcome, str):  # the render failed while we were away
+                    raise nemo_errors.RenderFailed(outcome)
+                await self.conversation.deliver(job.id, port, outcome, progress)
             else:
                 await self.store.update_job(job.id, state=FAILED)
                 await port.send_text(say("resend_after_restart", job.language))
@@ -178,7 +180,7 @@ def user_message_for(error: BaseException, lang: str) -> str:
     if isinstance(error, EngineError):
         return say("render_failed", lang, reason=str(error))
     if isinstance(error, nemo_errors.NoCredits):
-        url = getattr(error, "registration_url", None)
+        url = getattr(error, "register_url", None)
         return say("out_of_credits", lang, url=url) if url else say("out_of_credits_plain", lang)
     if isinstance(error, nemo_errors.UnsupportedFile):
         return say("unsupported_type", lang)

@@ -183,6 +183,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I restarted while sending your video, so it may not have arrived. If it didn't, send /export.",
         "zh": "发送视频时我重启了，视频可能没有送达。如果没收到，请发送 /export。",
     },
+    "stream_cut": {
+        "en": "The connection to the editor broke before it answered, and nothing changed. Please say that again.",
+        "zh": "编辑器回答前连接中断，内容没有变化。请再说一遍。",
+    },
     "resend_clip": {
         "en": "I restarted while working on your clip and couldn't finish it. Please send it again.",
         "zh": "处理你的视频时我重启了，未能完成。请重新发送。",

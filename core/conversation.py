@@ -1,0 +1,328 @@
+"""What the bot does for one chat: the one-shot flow, turns, export, status, credits, new.
+
+Every function here runs inside the chat's lane (one at a time per chat). They talk to the
+backend only through the Nemo client and to the user only through the reply port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import timeline
+from core.events import InboundEvent, MediaItem
+from core.i18n import human_size, say
+from core.media import ClipLimits, Refusal, fetch_clip, keep_copy, prepare_for_chat
+from core.nemo import errors as nemo_errors
+from core.nemo import events as turn_events
+from core.progress import ProgressDisplay
+from core.ports import ReplyPort, delivery_target
+from core.sessions import SessionRegistry
+from core.store import DELIVERED, FAILED, RENDERING, Job, Store
+from core.wording import for_chat
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTRUCTION = "add background music that matches the mood of my video"
+DEFAULT_INSTRUCTION_ZH = "添加与视频氛围相匹配的背景音乐"
+
+
+@dataclass(frozen=True)
+class ConversationConfig:
+    work_dir: Path  # temp work per job, removed after
+    keep_dir: Path  # clips kept for a day to rebuild a lost session
+    clip_ttl: float = 24 * 3600
+    clip_limits: ClipLimits = ClipLimits()
+    still_working_after: float = 120.0
+
+
+class Conversation:
+    """The flows, shared by all chats; per-chat state lives in the store and the registry."""
+
+    def __init__(self, config: ConversationConfig, client, store: Store, sessions: SessionRegistry) -> None:
+        self.config = config
+        self.client = client
+        self.store = store
+        self.sessions = sessions
+
+    # --- the one-shot flow -------------------------------------------------------------------
+
+    async def music(self, event: InboundEvent, media: list[MediaItem], instruction: str, lang: str) -> None:
+        """Clips in, video with music out: upload, one turn, export."""
+        progress = ProgressDisplay(event.reply, lang, still_working_after=self.config.still_working_after)
+        try:
+            uploaded = await self._take_clips(event, media, progress, lang)
+            if not uploaded:
+                return
+            text = instruction.strip() or (DEFAULT_INSTRUCTION_ZH if lang == "zh" else DEFAULT_INSTRUCTION)
+            reply = await self._turn(event, text, progress, lang)
+            if reply:
+                await event.reply.send_text(reply)
+            await self._export(event, progress, lang)
+        finally:
+            await progress.finish()
+
+    async def upload(self, event: InboundEvent, media: list[MediaItem], lang: str) -> None:
+        progress = ProgressDisplay(event.reply, lang, still_working_after=self.config.still_working_after)
+        try:
+            uploaded = await self._take_clips(event, media, progress, lang)
+        finally:
+            await progress.finish()
+        if uploaded:
+            await event.reply.send_text(say("album_merged", lang, count=len(uploaded)) if len(uploaded) > 1
+                                        else say("status_header", lang) + "\n" + "\n".join(
+                                            timeline.summary(await self._draft(event, lang), lang)))
+
+    async def _take_clips(self, event: InboundEvent, media: list[MediaItem], progress: ProgressDisplay,
+                          lang: str) -> list[Path]:
+        if not media:
+            await event.reply.send_text(say("need_clip", lang))
+            return []
+        job_dir = Path(tempfile.mkdtemp(prefix="clip-", dir=self._work_root()))
+        try:
+            await progress.stage("stage_download")
+            clips: list[Path] = []
+            for item in media:
+                try:
+                    path, _info = await fetch_clip(item, job_dir, self.config.clip_limits, lang)
+                except Refusal as refusal:
+                    await event.reply.send_text(str(refusal))
+                    continue
+                clips.append(path)
+            if not clips:
+                return []
+            if len(clips) > 1:
+                await event.reply.send_text(say("album_merged", lang, count=len(clips)))
+            await progress.stage("stage_upload")
+            session_id = await self.sessions.session_for(event.chat_key, lang)
+            kept = []
+            for clip in clips:
+                kept_path = await asyncio.to_thread(keep_copy, clip, self.config.keep_dir / _safe(event.chat_key))
+                await self.store.keep_clip(event.chat_key, kept_path, self.config.clip_ttl)
+                kept.append(kept_path)
+            await self.sessions.call(event.chat_key, lang,
+                                     lambda sid: self.client.upload_files(sid, clips))
+            return kept
+        finally:
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    # --- turns -------------------------------------------------------------------------------
+
+    async def turn(self, event: InboundEvent, text: str, lang: str) -> None:
+        progress = ProgressDisplay(event.reply, lang, still_working_after=self.config.still_working_after)
+        try:
+            reply = await self._turn(event, text, progress, lang)
+        finally:
+            await progress.finish()
+        if reply:
+            await event.reply.send_text(reply)
+
+    async def _turn(self, event: InboundEvent, text: str, progress: ProgressDisplay, lang: str) -> str:
+        """Run one turn; returns what to tell the user (agent text, or what changed)."""
+        if await self.store.chat_session(event.chat_key) is None and not await self.store.kept_clips(event.chat_key):
+            # A turn before any clip: the agent can only talk; that is fine (help, questions).
+            pass
+        before = await self._draft(event, lang)
+        await progress.stage("stage_thinking")
+        session_id = await self.sessions.session_for(event.chat_key, lang)
+        texts: list[str] = []
+        did_work = False
+        problem: str | None = None
+        ended = "done"
+        async for ev in self.client.run_turn(session_id, text):
+            if isinstance(ev, turn_events.ToolCall):
+                did_work = True
+                await progress.tool(ev.name)
+            elif isinstance(ev, turn_events.ToolResult):
+                did_work = True
+            elif isinstance(ev, turn_events.Heartbeat):
+                progress.alive()
+            elif isinstance(ev, turn_events.AgentError):
+                problem = ev.message or ev.code or problem
+            elif isinstance(ev, turn_events.StreamError):
+                problem = ev.message or problem
+            elif isinstance(ev, turn_events.TurnEnded):
+                ended = ev.reason
+                texts = [ev.text] if ev.text else []
+                problem = problem or ev.error
+        if ended == "watchdog":
+            raise TurnTimedOut()
+        reply = for_chat("\n".join(texts), turn_did_work=did_work)
+        if reply:
+            return reply
+        # A silent turn (or one cut short): read the draft and say what changed.
+        after = await self._draft(event, lang)
+        changes = timeline.diff(before, after, lang)
+        if changes:
+            return say("changes_header", lang) + "\n" + "\n".join(changes)
+        if problem:
+            return say("agent_error", lang, reason=_short(problem))
+        if ended == "cut":
+            return say("stream_cut", lang)
+        return say("no_changes", lang)
+
+    async def _draft(self, event: InboundEvent, lang: str) -> dict | None:
+        if await self.store.chat_session(event.chat_key) is None:
+            return None
+        state = await self.sessions.call(event.chat_key, lang, lambda sid: self.client.get_state(sid))
+        return _draft_of(state)
+
+    # --- export ------------------------------------------------------------------------------
+
+    async def export(self, event: InboundEvent, lang: str) -> None:
+        progress = ProgressDisplay(event.reply, lang, still_working_after=self.config.still_working_after)
+        try:
+            await self._export(event, progress, lang)
+        finally:
+            await progress.finish()
+
+    async def _export(self, event: InboundEvent, progress: ProgressDisplay, lang: str) -> None:
+        draft = await self._draft(event, lang)
+        if not timeline.has_content(draft):
+            await event.reply.send_text(say("nothing_to_export", lang))
+            return
+        session_id = await self.sessions.session_for(event.chat_key, lang)
+        job = Job(
+            id=uuid.uuid4().hex, chat_key=event.chat_key, surface=event.surface, chat_id=event.chat_id,
+            delivery=delivery_target(event.reply), language=lang, state=RENDERING, session_id=session_id,
+        )
+        await self.store.add_job(job)
+        await progress.stage("stage_render", 0)
+
+        async def on_render(fraction: float | None) -> None:
+            await progress.percent(None if fraction is None else round(fraction * 100))
+
+        async def on_submitted(render_id: str) -> None:
+            await self.store.update_job(job.id, render_id=render_id)
+
+        try:
+            result = await self.client.render(session_id, draft, on_progress=on_render, on_submitted=on_submitted)
+        except asyncio.CancelledError:
+            # /cancel or the time limit: stop the backend's render too, not just our polling.
+            await self.store.update_job(job.id, state=FAILED)
+            saved = await self.store.job(job.id)
+            if saved and saved.render_id:
+                await asyncio.shield(_quietly(self.client.cancel_render(saved.render_id)))
+            raise
+        except nemo_errors.NemoError:
+            await self.store.update_job(job.id, state=FAILED)
+            raise
+        await self.deliver(job.id, event.reply, result, progress, draft=draft)
+
+    async def deliver(self, job_id: str, port: ReplyPort, result, progress: ProgressDisplay,
+                      draft: dict | None = None) -> None:
+        """Download a finished render, fit it to the chat, send it: exactly once per job.
+
+        The job stays "rendering" while we download and fit (a restart then simply does that
+        again); it becomes "sending" only for the upload itself, claimed atomically in the store.
+        """
+        job = await self.store.job(job_id)
+        if job is None or job.state != RENDERING:
+            return  # already delivered, failed or being sent
+        lang = job.language
+        work = Path(tempfile.mkdtemp(prefix="deliver-", dir=self._work_root()))
+        try:
+            await progress.stage("stage_download_result", 0)
+
+            async def on_download(fraction: float | None) -> None:
+                await progress.percent(None if fraction is None else round(fraction * 100))
+
+            rendered = work / "rendered.mp4"
+            await self.client.download(result, rendered, on_progress=on_download)
+            await progress.stage("stage_fit")
+            prepared = await prepare_for_chat(rendered, work, port.limits(), job.caption or _caption(job, draft, lang))
+            if not await self.store.claim_delivery(job_id):
+                return
+            try:
+                if prepared.video is None:
+                    url = getattr(result, "output_url", None)
+                    limit = human_size(port.limits().max_upload_bytes)
+                    text = (say("too_big_to_send", lang, size=human_size(prepared.size_bytes), limit=limit, url=url)
+                            if url else say("too_big_no_link", lang, size=human_size(prepared.size_bytes), limit=limit))
+                    await port.send_text(text)
+                else:
+                    await progress.stage("stage_send")
+                    await port.send_video(prepared.video)
+            except BaseException:
+                await self.store.update_job(job_id, state=FAILED)
+                raise
+            await self.store.update_job(job_id, state=DELIVERED)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # --- small commands ----------------------------------------------------------------------
+
+    async def status(self, event: InboundEvent, lang: str) -> None:
+        draft = await self._draft(event, lang)
+        lines = timeline.summary(draft, lang)
+        await event.reply.send_text(say("status_header", lang) + "\n" + "\n".join(lines) if lines
+                                    else say("status_empty", lang))
+
+    async def credits(self, event: InboundEvent, lang: str) -> None:
+        balance = await self.client.credits()
+        frozen = getattr(balance, "frozen", 0) or 0
+        frozen_part = say("credits_frozen", lang, frozen=frozen) if frozen else ""
+        await event.reply.send_text(say("credits", lang, available=balance.available, frozen_part=frozen_part))
+
+    async def new(self, event: InboundEvent, lang: str) -> None:
+        await self.sessions.forget(event.chat_key)
+        for path in await self.store.forget_clips(event.chat_key):
+            path.unlink(missing_ok=True)
+        await event.reply.send_text(say("new_session", lang))
+
+    def _work_root(self) -> Path:
+        self.config.work_dir.mkdir(parents=True, exist_ok=True)
+        return self.config.work_dir
+
+
+class TurnTimedOut(Exception):
+    """The backend kept the turn open past the watchdog's limit."""
+
+
+def _draft_of(state) -> dict | None:
+    """The draft inside a state response, wherever the backend put it."""
+    if state is None:
+        return None
+    data = state if isinstance(state, dict) else getattr(state, "raw", None) or {}
+    inner = data.get("state") if isinstance(data.get("state"), dict) else data
+    draft = inner.get("draft")
+    return draft if isinstance(draft, dict) else None
+
+
+def _caption(job: Job, draft: dict | None, lang: str) -> str:
+    music = next((item for item in timeline.items(draft) if item.kind == "music"), None)
+    if music is not None:
+        meta = _music_meta(draft)
+        if meta.get("tempo"):
+            return say("done_caption", lang, style=music.label, tempo=int(round(float(meta["tempo"]))))
+    return say("done_caption_plain", lang)
+
+
+def _music_meta(draft: dict | None) -> dict:
+    for track in (draft or {}).get("t") or []:
+        if isinstance(track, dict) and track.get("tt") == timeline.TRACK_AUDIO:
+            for segment in track.get("sg") or []:
+                if isinstance(segment, dict) and isinstance(segment.get("m"), dict):
+                    return segment["m"]
+    return {}
+
+
+async def _quietly(call) -> None:
+    try:
+        await call
+    except Exception as error:  # best effort: the user already has their answer
+        log.warning("cleanup call failed: %s", type(error).__name__)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _safe(key: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in key)
