@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from aiohttp import web
 
@@ -52,6 +53,8 @@ class FakeBotApi:
         self.deleted: set[tuple[int, int]] = set()
         self.faults: dict[str, list[tuple[int, dict]]] = {}
         self.webhook: dict | None = None
+        # Like telegram-bot-api --local: getFile answers absolute paths, uploads may be file:// URIs.
+        self.local_mode = False
         self.url = ""
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
@@ -237,12 +240,22 @@ class FakeBotApi:
         stored = self.files.get(params["file_id"])
         if stored is None:
             return _error(400, "Bad Request: invalid file_id")
+        if self.local_mode and stored.path is not None:
+            return _ok({"file_id": stored.file_id, "file_unique_id": stored.unique_id,
+                        "file_size": stored.size, "file_path": str(stored.path.absolute())})
         if stored.size > PUBLIC_DOWNLOAD_LIMIT:
             return _error(400, "Bad Request: file is too big")
         return _ok({"file_id": stored.file_id, "file_unique_id": stored.unique_id,
                     "file_size": stored.size, "file_path": stored.file_path})
 
     async def _m_sendVideo(self, params, files):
+        for field_name in ("video", "thumbnail"):
+            ref = params.get(field_name)
+            if self.local_mode and isinstance(ref, str) and ref.startswith("file://"):
+                source = Path(unquote(urlparse(ref).path))
+                stored = self.uploads_dir / f"{len(self.calls)}-{field_name}-local-{source.name}"
+                stored.write_bytes(source.read_bytes())
+                files[field_name] = (source.name, "video/mp4", stored)
         if "video" not in files:
             return _error(400, "Bad Request: there is no video in the request")
         filename, _, path = files["video"]
