@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -42,7 +43,17 @@ class Settings(BaseSettings):
     telegram_max_upload_bytes: int | None = None  # unset = 50 MB (cloud API), 2000 MB in local mode
     telegram_album_wait: float = 1.0  # seconds of quiet that end an album
     discord_bot_token: SecretStr | None = None
-    discord_api_url: str | None = None
+    discord_api_url: str | None = None  # REST base; the gateway comes from its GET /gateway/bot
+    # Servers that get the commands at once (comma-separated ids); empty = global sync (slow to show).
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    discord_sync_commands: bool = True  # register the commands with Discord at every start
+
+    @field_validator("discord_guild_ids", mode="before")
+    @classmethod
+    def _comma_separated_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
 
     def secrets(self) -> list[str]:
         """Every secret value set, so the log filter can mask them."""

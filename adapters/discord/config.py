@@ -11,7 +11,7 @@ INTERACTION_TOKEN_LIFETIME = 15 * 60.0
 
 @dataclass
 class DiscordConfig:
-    token: str
+    token: str = field(repr=False)  # never in a log line
     # REST base such as "https://discord.com/api/v10"; None = Discord itself. The gateway follows it.
     api_url: str | None = None
     # Guilds that get the commands at once (guild sync); empty = global sync (can take a while).
