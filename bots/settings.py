@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
@@ -58,4 +59,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value set, so the log filter can mask them."""
         values = [self.nemo_token, self.telegram_bot_token, self.telegram_webhook_secret, self.discord_bot_token]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.telegram_bot_token is not None and self.telegram_bot_token.get_secret_value():
+            # Telegram file-download URLs carry the token URL-encoded ("123:ABC" -> "123%3AABC").
+            found.append(quote(self.telegram_bot_token.get_secret_value(), safe=""))
+        return found

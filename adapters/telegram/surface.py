@@ -81,6 +81,11 @@ class TelegramSurface:
     def bot(self):
         return self.application.bot
 
+    @property
+    def webhook_port(self) -> int | None:
+        """The port the webhook server listens on (None when polling)."""
+        return self._webhook.port if self._webhook is not None else None
+
     async def start(self) -> None:
         app = self.application
         await app.initialize()  # getMe: learns the bot's id and username
