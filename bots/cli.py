@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "add-music": ("bots.cmd_add_music", "add fitting music to a video file"),
     "demo": ("bots.cmd_demo", "make a demo clip and add music to it"),
     "backend": ("bots.cmd_backend", "run the local Nemo-compatible backend"),
+    "run": ("bots.cmd_run", "run the bot: Telegram/Discord when tokens are set, else the console chat"),
     "chat": ("bots.cmd_chat", "talk to the bot in this terminal (or through a pipe)"),
 }
 

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 async def chat(settings: Settings, out_dir: Path, language: str | None) -> int:
     surface = ConsoleSurface(out_dir)
     async with running_core(settings, [surface]) as core:
+        await core.start()
         console = ConsoleChat(core, surface, language=language)
         if sys.stdin.isatty():
             return await console.run_interactive()

@@ -44,6 +44,7 @@ async def embedded_or_remote_backend(settings: Settings) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def running_core(settings: Settings, surfaces=(), *, core_config: CoreConfig | None = None) -> AsyncIterator[Core]:
+    """A core ready to `start()`: add every surface first, so renders left open can be resumed."""
     data_dir = Path(settings.aiwm_data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     async with embedded_or_remote_backend(settings) as base_url:
@@ -53,7 +54,6 @@ async def running_core(settings: Settings, surfaces=(), *, core_config: CoreConf
         core = Core(core_config or CoreConfig(data_dir=data_dir), client, store,
                     {surface.name: surface for surface in surfaces})
         try:
-            await core.start()
             yield core
         finally:
             await core.stop()

@@ -53,7 +53,7 @@ class Core:
             ),
             client, store, self.sessions,
         )
-        self.lanes = Lanes(item_timeout=config.item_timeout, on_timeout=self._timed_out)
+        self.lanes = Lanes()
 
     def add_surface(self, surface: Surface) -> None:
         self.surfaces[surface.name] = surface
@@ -79,6 +79,8 @@ class Core:
                                                      self._resume(job, port)))
 
     async def stop(self) -> None:
+        """Stop working without cancelling renders: they are resumed on the next start."""
+        self.conversation.shutting_down = True
         await self.lanes.close()
 
     async def drain(self, timeout: float | None = None) -> bool:
@@ -139,17 +141,18 @@ class Core:
 
     async def _guarded(self, event: InboundEvent, lang: str, work) -> None:
         try:
-            await work
+            async with asyncio.timeout(self.config.item_timeout):
+                await work
         except asyncio.CancelledError:
             raise
+        except TimeoutError:  # the hard limit: stuck work ends with a message, the lane goes on
+            log.warning("work in chat %s hit the %.0f s limit", event.chat_key, self.config.item_timeout)
+            await _quietly(event.reply.send_text(say("timeout", lang)))
         except Exception as error:  # every failure ends as one friendly line in the chat
             text = user_message_for(error, lang)
             if not isinstance(error, (nemo_errors.NemoError, Refusal, EngineError, TurnTimedOut)):
                 log.exception("unexpected failure in chat %s", event.chat_key)
             await _quietly(event.reply.send_text(text))
-
-    async def _timed_out(self, item: WorkItem) -> None:
-        log.warning("a work item hit the hard time limit")
 
     # --- resuming ----------------------------------------------------------------------------
 

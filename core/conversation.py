@@ -49,6 +49,7 @@ class Conversation:
         self.client = client
         self.store = store
         self.sessions = sessions
+        self.shutting_down = False  # set at shutdown: open renders are kept for the next start
 
     # --- the one-shot flow -------------------------------------------------------------------
 
@@ -203,6 +204,8 @@ class Conversation:
         try:
             result = await self.client.render(session_id, draft, on_progress=on_render, on_submitted=on_submitted)
         except asyncio.CancelledError:
+            if self.shutting_down:
+                raise  # the job stays open and is resumed after the restart
             # /cancel or the time limit: stop the backend's render too, not just our polling.
             await self.store.update_job(job.id, state=FAILED)
             saved = await self.store.job(job.id)
@@ -249,7 +252,8 @@ class Conversation:
                     await progress.stage("stage_send")
                     await port.send_video(prepared.video)
             except BaseException:
-                await self.store.update_job(job_id, state=FAILED)
+                if not self.shutting_down:  # at shutdown it stays "sending": the restart tells the user
+                    await self.store.update_job(job_id, state=FAILED)
                 raise
             await self.store.update_job(job_id, state=DELIVERED)
         finally:
