@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import discord
 
@@ -87,8 +87,11 @@ class DiscordReplyPort:
     def __init__(self, client: discord.Client, delivery: Delivery, *,
                  interaction: discord.Interaction | None = None,
                  token_margin: float = 60.0, progress_interval: float = 1.5,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 ready: Callable[[], Awaitable[Any]] | None = None) -> None:
         self._client = client
+        # A port rebuilt while the bot starts (resumed jobs) waits until the client can talk REST.
+        self._ready = ready
         self.delivery = delivery
         self._interaction = interaction
         self._margin = token_margin
@@ -123,6 +126,7 @@ class DiscordReplyPort:
         return self.delivery.to_dict()
 
     async def send_text(self, text: str) -> None:
+        await self._wait_ready()
         async with self._lock:
             for part in split_text(text):
                 if self._original == "pending" and self._token_usable():
@@ -131,6 +135,7 @@ class DiscordReplyPort:
                 await self._post(part)
 
     async def send_video(self, video: OutgoingVideo) -> None:
+        await self._wait_ready()
         async with self._lock:
             caption = (video.caption or "")[:MAX_TEXT]
             if self._original == "pending" and self._token_usable() and caption:
@@ -147,6 +152,7 @@ class DiscordReplyPort:
                 await self._post(say("too_big_no_link", self._lang(), size=human_size(size), limit=limit))
 
     async def progress_start(self, progress: Progress) -> None:
+        await self._wait_ready()
         text = render_progress(progress)
         async with self._lock:
             self._cancel_flush()
@@ -157,6 +163,7 @@ class DiscordReplyPort:
             self._last_edit = time.monotonic()
 
     async def progress_update(self, progress: Progress) -> None:
+        await self._wait_ready()
         text = render_progress(progress)
         wait = self._interval - (time.monotonic() - self._last_edit)
         if wait <= 0 and self._flush is None:
@@ -170,6 +177,7 @@ class DiscordReplyPort:
             self._flush = asyncio.create_task(self._flush_later(max(wait, 0.0)), name="discord-progress")
 
     async def progress_finish(self, final_text: str | None = None) -> None:
+        await self._wait_ready()
         async with self._lock:
             self._cancel_flush()
             status, self._status = self._status, None
@@ -189,6 +197,10 @@ class DiscordReplyPort:
                 await self._delete(status)
 
     # --- internals -----------------------------------------------------------------------------
+
+    async def _wait_ready(self) -> None:
+        if self._ready is not None:
+            await self._ready()
 
     def _lang(self) -> str:
         return lang_of(self.delivery.language)

@@ -63,10 +63,14 @@ class _Client(discord.Client):
 class DiscordSurface:
     name = "discord"
 
-    def __init__(self, settings: Any, handler: EventHandler, *, config: DiscordConfig | None = None,
+    def __init__(self, settings: Any, handler: EventHandler | None = None, *, config: DiscordConfig | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config or DiscordConfig.from_settings(settings)
-        self.handler = handler
+        self.handler: EventHandler | None = None
+        self._bound = asyncio.Event()
+        self._logged_in = asyncio.Event()
+        if handler is not None:
+            self.bind(handler)
         self._clock = clock
         self.client = _Client(self)
         self.tree = app_commands.CommandTree(self.client)
@@ -76,6 +80,12 @@ class DiscordSurface:
                                      max_prefetch_bytes=self.config.max_prefetch_bytes)
         self._rest = RestTarget(self.config.api_url)
         self._runner: asyncio.Task | None = None
+
+    def bind(self, handler: EventHandler) -> None:
+        """Set the core later: the core wants its surfaces first (to resume jobs), the surface its core.
+        Requests that arrive before this wait for it."""
+        self.handler = handler
+        self._bound.set()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -87,6 +97,7 @@ class DiscordSurface:
             await self.client.login(self.config.token)
             if self.config.api_url:
                 await redirect_gateway(self.client)
+            self._logged_in.set()
         except BaseException:
             await self.stop()
             raise
@@ -161,6 +172,8 @@ class DiscordSurface:
         return self.prefetcher.media_item(attachment)
 
     async def dispatch(self, event: InboundEvent) -> None:
+        await self._bound.wait()
+        assert self.handler is not None
         await self.handler.handle(event)
 
     # --- restarts ------------------------------------------------------------------------------
@@ -175,7 +188,8 @@ class DiscordSurface:
     def _port(self, delivery: Delivery, interaction: discord.Interaction | None = None) -> DiscordReplyPort:
         return DiscordReplyPort(self.client, delivery, interaction=interaction,
                                 token_margin=self.config.token_margin,
-                                progress_interval=self.config.progress_interval, clock=self._clock)
+                                progress_interval=self.config.progress_interval, clock=self._clock,
+                                ready=self._logged_in.wait)
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("discord command failed: %s", type(getattr(error, "original", error)).__name__)

@@ -141,3 +141,30 @@ async def test_the_clip_is_downloaded_at_once_so_an_expired_link_does_not_matter
     await handler.wait_done()
     assert fetched == [clip.read_bytes()]
     assert list(surface.prefetcher.staging_dir.iterdir()) == []  # moved out, nothing left behind
+
+
+async def test_resumed_ports_and_early_requests_wait_for_the_bot_to_be_up(fake, tmp_path, clip):
+    from adapters.discord import DiscordConfig, DiscordSurface
+    from tests.discord.conftest import RecordingHandler
+
+    config = DiscordConfig(token="fake-bot-token", api_url=fake.url, staging_dir=tmp_path / "staging",
+                           progress_interval=0.0)
+    surface = DiscordSurface(None, config=config)  # the core binds later, as in `aiwm run`
+    # The core resumes a job before the surface has logged in: the port waits instead of failing.
+    port = surface.reply_port_for(str(p.CHANNEL_ID), {"user_id": 777})
+    early = asyncio.create_task(port.send_text("your video from before the restart"))
+    try:
+        await surface.start()
+        await asyncio.wait_for(early, 15)
+        assert fake.by_via("channel")[0].content == "your video from before the restart"
+
+        await until(lambda: fake.identified.is_set())
+        await until(lambda: surface.client.get_guild(p.GUILD_ID) is not None)
+        await fake.dispatch("INTERACTION_CREATE", p.slash("status"))
+        await until(lambda: fake.callbacks)  # deferred at once, even with no core yet
+        handler = RecordingHandler(fake, tmp_path / "work")
+        surface.bind(handler)
+        await handler.wait_done()
+        assert handler.events[0].command == "status"
+    finally:
+        await surface.stop()
