@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,10 +53,15 @@ def analyse(
         info = probe(path)
     report = progress or (lambda stage, fraction: None)
     report("analyse", 0.0)
-    picture = analyse_picture(path, info, report)
     if info.has_audio:
-        audio = analyse_audio(path, info)
+        # Sound and picture are read at the same time: PyAV and numpy release the GIL while
+        # they decode and compute, so the two halves share our two cores.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(analyse_audio, path, info)
+            picture = analyse_picture(path, info, report)
+            audio = pending.result()
     else:
+        picture = analyse_picture(path, info, report)
         audio = AudioAnalysis(present=False, loudness_lufs=None, speech_ratio=0.0)
     report("analyse", 1.0)
     return VideoAnalysis(
