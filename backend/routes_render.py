@@ -58,7 +58,7 @@ def render_view(request: web.Request, record: dict) -> dict:
     b = backend_of(request)
     view = {"id": record["id"], "status": record["status"], "progress": record["progress"],
             "createdAt": record["createdAt"]}
-    if record.get("stage"):
+    if record.get("stage") and record["status"] == "processing":
         view["stage"] = record["stage"]
     if record["completedAt"]:
         view["completedAt"] = record["completedAt"]

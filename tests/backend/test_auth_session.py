@@ -83,3 +83,14 @@ async def test_claim_token_and_browser_link(api, http, backend):
         assert resp.status == 404
     status, body = await api.call("POST", "/api/auth/claim-token", json={"task_id": "x", "session_id": "999"})
     assert body["code"] == 1002
+
+
+async def test_business_errors_can_carry_a_4xx_status(tmp_path, http):
+    from backend.config import BackendConfig
+    from backend.server import LocalBackend
+
+    async with LocalBackend(BackendConfig(data_dir=tmp_path / "d", business_error_status=401)) as b:
+        api = Api(http, b.url)
+        api.token = "nmv_usr_nope"
+        status, body = await api.call("GET", "/api/credits/balance/simple")
+        assert status == 401 and body["code"] == 1001
