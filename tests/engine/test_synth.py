@@ -9,7 +9,7 @@ import pytest
 from engine.compose import compose
 from engine.errors import EngineError, ToolMissingError
 from engine.models import SceneCut
-from engine.synth import find_soundfont, synthesise
+from engine.synth import find_soundfont, stream_music, synthesise
 from tests.engine.test_compose import plan_for
 
 
@@ -75,3 +75,21 @@ def test_broken_midi_is_a_friendly_error(tmp_path):
         synthesise(bad, tmp_path / "out.wav", duration=1.0)
     assert "\n" not in str(info.value) and str(tmp_path) not in str(info.value)
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_stream_gives_the_same_audio_in_exact_blocks(tmp_path):
+    comp = compose(plan_for("lofi", tempo=80.0), (SceneCut(1.5, 0.9),), 3.21, tmp_path / "m.mid")
+    blocks = list(stream_music(comp.midi_path, duration=3.21, chunk_frames=10_000))
+    assert len(blocks) > 2 and all(b.shape[1] == 2 for b in blocks)
+    streamed = np.concatenate(blocks)
+    assert streamed.shape[0] == round(3.21 * 48000)
+    audio, _ = read_wav(synthesise(comp.midi_path, tmp_path / "m.wav", duration=3.21))
+    assert np.array_equal(streamed.astype(np.float64) / 32768.0, audio)
+
+
+def test_score_shorter_than_the_clip_is_padded_with_silence(tmp_path):
+    comp = compose(plan_for("piano", tempo=90.0), (), 2.0, tmp_path / "m.mid")
+    audio, rate = read_wav(synthesise(comp.midi_path, tmp_path / "m.wav", duration=30.0))
+    assert audio.shape[0] == 30 * rate
+    assert np.sqrt(np.mean(audio[: rate] ** 2)) > 0.005
+    assert np.abs(audio[-rate:]).max() < 0.01
