@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 
@@ -30,6 +31,11 @@ class Backend:
         self.uploads_dir = config.data_dir / "uploads"
         self.request_log: list[dict] = []
         self.http: aiohttp.ClientSession | None = None  # for uploads by URL
+        self._turn_locks: dict[str, asyncio.Lock] = {}
+
+    def turn_lock(self, session_id: str) -> asyncio.Lock:
+        """One chat turn at a time per session, so two turns never overwrite each other's edit."""
+        return self._turn_locks.setdefault(session_id, asyncio.Lock())
 
     def base_url(self, request: web.Request) -> str:
         return (self.config.public_url or str(request.url.origin())).rstrip("/")

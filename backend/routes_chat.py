@@ -81,12 +81,12 @@ async def run_sse(request: web.Request) -> web.StreamResponse:
     req = parse_request(body)
     session = b.session(user, req["session_id"], envelope="adk")
     sid = session["session_id"]
-    uploads = b.session_uploads(session)
-    plan = plan_turn(req["text"], session["edit"], uploads, b.config.music_change_cost)
-    if plan.cost and b.available_credits(user, sid) < plan.cost:
-        raise b.out_of_credits(user)
-    faults = b.faults.get(sid)
-    return await _stream_turn(request, b, session, user, req, plan, faults)
+    async with b.turn_lock(sid):
+        session = b.store.get("sessions", sid) or session
+        plan = plan_turn(req["text"], session["edit"], b.session_uploads(session), b.config.music_change_cost)
+        if plan.cost and b.available_credits(user, sid) < plan.cost:
+            raise b.out_of_credits(user)
+        return await _stream_turn(request, b, session, user, req, plan, b.faults.get(sid))
 
 
 async def _stream_turn(request, b: Backend, session: dict, user: dict, req: dict, plan: TurnPlan,

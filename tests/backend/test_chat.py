@@ -124,3 +124,13 @@ async def test_running_out_of_credits_is_2001_with_registration_link(tmp_path, h
         # free edits still work
         turn = await api.turn(sid, "music at 30%")
         assert "30%" in turn.text
+
+
+async def test_concurrent_turns_in_one_session_both_land(api, clip):
+    import asyncio
+
+    sid = await session_with_clip(api, clip)
+    await api.faults({"turn_delay": 0.2}, sid)
+    await asyncio.gather(api.turn(sid, "add lo-fi music"), api.turn(sid, 'title "Both" for 1s'))
+    kinds = {t["tt"] for t in (await api.draft(sid))["t"]}
+    assert {1, 7} <= kinds
