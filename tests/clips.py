@@ -38,7 +38,7 @@ def make_clip(
     buzz), or "silence" (an audio stream of digital silence).
     cuts: times in seconds where the picture changes abruptly (hard scene cuts); without cuts
     the picture is a moving test pattern.
-    rotation: display-matrix rotation in degrees written to the container (mp4/mov only).
+    rotation: degrees clockwise a player turns the picture (mp4/mov only), like MediaInfo.rotation.
     """
     path = Path(path)
     width, height = size
@@ -96,11 +96,15 @@ def _audio_source(kind: str, duration: float) -> str:
 
 
 def _set_rotation(path: Path, rotation: int) -> None:
-    """Rewrite the file with a display rotation, copying the streams."""
+    """Rewrite the file with a display rotation, copying the streams.
+
+    Debian's ffmpeg 5.1 turns the "rotate" tag into a display matrix the other way round, so
+    a clockwise turn of N degrees is written as 360 - N.
+    """
     tmp = path.with_name(path.stem + ".rot" + path.suffix)
     subprocess.run(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(path), "-c", "copy",
-         "-metadata:s:v:0", f"rotate={rotation}", str(tmp)],
+         "-metadata:s:v:0", f"rotate={(360 - rotation) % 360}", str(tmp)],
         check=True, capture_output=True,
     )
     tmp.replace(path)
