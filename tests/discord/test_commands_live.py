@@ -169,15 +169,13 @@ async def test_messages_that_do_not_mention_the_bot_are_left_alone(fake, start_s
 
 
 async def test_a_mentioned_non_video_is_passed_on_but_not_downloaded(fake, start_surface):
-    surface, handler = await start_surface()
-    photo = p.attachment(fake.url + "/cdn/attachments/cat.png", filename="cat.png", content_type="image/png")
-    bot = {"id": str(APP_ID), "username": "aiwm", "discriminator": "0", "avatar": None, "bot": True}
-    await fake.dispatch("MESSAGE_CREATE", p.user_message(f"<@{APP_ID}>", attachments=[photo], mentions=[bot]))
-
     async def nothing(event, work):
         return None
 
-    handler.script = nothing
+    surface, handler = await start_surface(nothing)
+    photo = p.attachment(fake.url + "/cdn/attachments/cat.png", filename="cat.png", content_type="image/png")
+    bot = {"id": str(APP_ID), "username": "aiwm", "discriminator": "0", "avatar": None, "bot": True}
+    await fake.dispatch("MESSAGE_CREATE", p.user_message(f"<@{APP_ID}>", attachments=[photo], mentions=[bot]))
     await handler.wait_done()
     item = handler.events[0].media[0]
     assert item.kind == "document" and not item.looks_like_video
