@@ -106,5 +106,7 @@ async def test_one_chats_long_job_does_not_delay_another(fake, handler, running,
     fake.inject(message(private_chat(2), user(2), text="/help"))
     await fake.wait_for(lambda f: any(int(c.params["chat_id"]) == 2 for c in f.of("sendMessage")))
     assert not fake.of("sendVideo")
+    # While the job runs, "sending video…" is refreshed (it fades after 5 s on Telegram).
+    await fake.wait_for(lambda f: len([c for c in f.of("sendChatAction") if int(c.params["chat_id"]) == 1]) >= 2)
     handler.hold.set()
     await fake.wait_for(lambda f: f.of("sendVideo"))

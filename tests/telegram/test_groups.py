@@ -72,3 +72,12 @@ async def test_bare_mention_gets_help(fake, handler, running):
     fake.inject(message(group_chat(), user(5), text=f"@{BOT_USERNAME}"))
     events = await handler.wait_events(1)
     assert events[0].command == "help"
+
+
+async def test_mention_after_emoji_is_found_by_utf16_offsets(fake, handler, running):
+    await running()
+    fake.inject(message(group_chat(), user(6), text=f"🎉 @{BOT_USERNAME}x not us"))
+    fake.inject(message(group_chat(), user(6), text=f"🎉🎶 @{BOT_USERNAME} status please"))
+    events = await handler.wait_events(1)
+    await fake.wait_for(lambda f: f.of("sendMessage"))
+    assert [e.text for e in handler.events] == ["🎉🎶 status please"]
