@@ -168,12 +168,11 @@ def _voice(harmony: _Harmony, chord: list[int], low: int, high: int, previous: l
 class _Score:
     """Builds the parts bar by bar."""
 
-    def __init__(self, plan: MusicPlan, recipe: Style, first_downbeat: int, tempo_us: int, end_tick: int):
+    def __init__(self, plan: MusicPlan, recipe: Style, bars: list[tuple[int, int]], end_tick: int):
         self.plan = plan
         self.recipe = recipe
-        self.db0 = first_downbeat
+        self.bars = bars  # (start tick, beats) per bar; mostly 4 beats, a few 2-6 to meet strong cuts
         self.end_tick = end_tick
-        self.bar_ticks = TPB * BEATS_PER_BAR
         self.harmony = _Harmony(key_pitch_class(plan.key), plan.mode, recipe.sevenths)
         self.rng = stable_rng(plan.seed, "compose", plan.style, plan.key, plan.mode)
         self.swing_ticks = int(recipe.swing * TPB / 2)
@@ -186,7 +185,13 @@ class _Score:
 
     # --- helpers -----------------------------------------------------------------------------
     def bar_start(self, bar: int) -> int:
-        return self.db0 + bar * self.bar_ticks
+        if bar < len(self.bars):
+            return self.bars[bar][0]
+        last_start, last_beats = self.bars[-1]
+        return last_start + (last_beats + (bar - len(self.bars)) * BEATS_PER_BAR) * TPB
+
+    def beats(self, bar: int) -> int:
+        return self.bars[bar][1] if bar < len(self.bars) else BEATS_PER_BAR
 
     def at(self, bar: int, beat: float) -> int:
         tick = self.bar_start(bar) + int(round(beat * TPB))
@@ -240,7 +245,7 @@ class _Score:
             if energy < 0.45:
                 hits = [(0, 2.5, 1.0), (2.5, 1.5, 0.8)]
         strum = 12 if pattern == "strum" else 0
-        for beat, length, accent in hits:
+        for beat, length, accent in _fit_hits(hits, self.beats(bar)):
             start = self.at(bar, beat)
             end = hold_to if hold_to is not None else self.at(bar, beat + length) - 10
             vel = self.velocity(energy, accent * 0.9)
@@ -255,6 +260,8 @@ class _Score:
             return
         step = 0.5 if energy >= 0.35 else 1.0
         order = [0, 1, 2, 3, 4, 3, 2, 1] if step == 0.5 else [0, 1, 2, 4]
+        count = int(self.beats(bar) / step)
+        order = (order * 2)[:count]
         beat = 0.0
         for idx in order:
             start = self.at(bar, beat)
@@ -289,7 +296,7 @@ class _Score:
             hits = [(0, 1.5, root), (1.5, 0.5, root), (2, 1.5, fifth), (3.5, 0.5, root)]
             if energy < 0.45:
                 hits = [(0, 2, root), (2, 2, fifth)]
-        for beat, length, pitch in hits:
+        for beat, length, pitch in _fit_hits(hits, self.beats(bar)):
             start = self.at(bar, beat)
             part.note(start, self.at(bar, beat + length) - 8, pitch, self.velocity(energy, 1.0 if beat == 0 else 0.85))
 
@@ -297,11 +304,14 @@ class _Score:
         if self.drums is None:
             return
         kit = KITS.get(self.recipe.drum_kit, KITS["pop"])
-        hits = list(kit["full" if energy >= 0.6 else "light"])
+        steps = self.beats(bar) * 4
+        base = kit["full" if energy >= 0.6 else "light"]
+        hits = [h for h in base if h[0] < steps] + [(s + 16, n, v) for s, n, v in base if s + 16 < steps]
         if fill:
-            hits = [h for h in hits if h[0] < 12] + [
-                (s, SNARE if self.recipe.drum_kit != "cinematic" else (HIGH_TOM, MID_TOM, LOW_TOM, LOW_TOM)[s - 12],
-                 0.55 + 0.1 * (s - 12)) for s in range(12, 16)]
+            last = steps - 4
+            hits = [h for h in hits if h[0] < last] + [
+                (last + i, SNARE if self.recipe.drum_kit != "cinematic" else (HIGH_TOM, MID_TOM, LOW_TOM, LOW_TOM)[i],
+                 0.55 + 0.1 * i) for i in range(4)]
         if crash:
             hits = [h for h in hits if h[0] != 0 or h[1] == KICK] + [(0, CRASH, 0.85)]
         for step, note, accent in hits:
@@ -323,6 +333,8 @@ class _Score:
                 degree = chords[bar - first_bar]
                 index = max(0, min(11, index + step))
                 in_bar = beat % BEATS_PER_BAR
+                if in_bar >= self.beats(bar):
+                    continue  # a short bar drops the motif's tail
                 phrase_end = (bar - first_bar) % 4 == 3 and in_bar >= 2
                 if in_bar in (0, 2) or length >= 2 or phrase_end:
                     index = self._nearest_chord_step(index, degree)
@@ -339,6 +351,13 @@ class _Score:
         return index
 
 
+def _fit_hits(hits: list, beats: int) -> list:
+    """A 4-beat pattern fitted to a bar of `beats` beats: cut short, or repeated from beat 4 on."""
+    fitted = [(b, min(length, beats - b), *rest) for b, length, *rest in hits if b < beats]
+    fitted += [(b + 4, min(length, beats - b - 4), *rest) for b, length, *rest in hits if b + 4 < beats]
+    return fitted
+
+
 def _make_motif(rng, energy: float) -> list[tuple[float, float, int]]:
     """A two-bar rhythm with melodic steps (mostly stepwise, some leaps)."""
     bank = RHYTHMS["busy" if energy > 0.75 else "medium" if energy > 0.4 else "sparse"]
@@ -351,15 +370,52 @@ def _vary(rng, motif: list[tuple[float, float, int]]) -> list[tuple[float, float
     return [(b, d, rng.choice((-2, -1, 1, 2)) if rng.random() < 0.3 else s) for b, d, s in motif]
 
 
-def _choose_bar_phase(beat_ticks: list[int], cuts: Sequence[SceneCut], sec_per_tick: float) -> int:
-    """Which beat (0..3) starts the bars: the one whose downbeats catch most cut weight."""
-    best_phase, best_score = 0, 0.0
-    for phase in range(BEATS_PER_BAR):
-        downbeats = [t * sec_per_tick for t in beat_ticks[phase::BEATS_PER_BAR]]
-        score = sum(c.strength for c in cuts if _near_any(c.time, downbeats, BEAT_TOLERANCE))
-        if score > best_score + 1e-9:
-            best_phase, best_score = phase, score
-    return best_phase
+def _choose_bars(beat_ticks: list[int], cuts: Sequence[SceneCut], sec_per_tick: float) -> list[tuple[int, int]]:
+    """The bar layout whose downbeats catch the most cut weight, each odd-length bar costing a little."""
+    best: tuple[float, int] | None = None
+    layouts = []
+    for phase in range(min(BEATS_PER_BAR, len(beat_ticks))):
+        bars = _build_bars(beat_ticks, phase, list(cuts), sec_per_tick)
+        downbeats = [start * sec_per_tick for start, _ in bars]
+        caught = sum(c.strength for c in cuts if _near_any(c.time, downbeats, BEAT_TOLERANCE))
+        odd = sum(1 for _, beats in bars if beats != BEATS_PER_BAR)
+        score = caught - 0.25 * odd
+        layouts.append(bars)
+        if best is None or score > best[0] + 1e-9:
+            best = (score, phase)
+    return layouts[best[1]] if best else []
+
+
+def _build_bars(beat_ticks: list[int], phase: int, cuts: list[SceneCut], sec_per_tick: float) -> list[tuple[int, int]]:
+    """Bars as (start tick, beats) from beat `phase` on: 4 beats each, except that a strong cut
+    falling inside a bar may shorten it (2-3 beats) or stretch it (5-6) so the next bar starts on
+    the cut. Odd bars are rationed (one per 4 bars, or per 2 for the strongest cuts) to keep the groove."""
+    if not beat_ticks:
+        return []
+    beat_seconds = TPB * sec_per_tick
+    first = beat_ticks[0] * sec_per_tick
+    strong: dict[int, float] = {}
+    for cut in cuts:
+        if cut.strength < 0.6:
+            continue
+        index = int(round((cut.time - first) / beat_seconds))
+        if 0 <= index < len(beat_ticks) and abs(beat_ticks[index] * sec_per_tick - cut.time) <= BEAT_TOLERANCE:
+            strong[index] = max(strong.get(index, 0.0), cut.strength)
+    bars: list[tuple[int, int]] = []
+    index, last_odd = phase, -BEATS_PER_BAR
+    while index < len(beat_ticks):
+        length = BEATS_PER_BAR
+        ahead = [(strong[i], -i, i) for i in range(index + 2, index + 7) if i in strong]
+        best = max(ahead) if ahead else None
+        # The very strongest cuts may bend the metre again after 2 bars, others after 4.
+        gap = 2 if best and best[0] >= 0.85 else BEATS_PER_BAR
+        if best and index + BEATS_PER_BAR not in strong and len(bars) - last_odd >= gap:
+            target = best[2]
+            length = target - index
+            last_odd = len(bars)
+        bars.append((beat_ticks[index], length))
+        index += length
+    return bars
 
 
 def _near_any(time: float, grid: Sequence[float], tolerance: float) -> bool:
@@ -425,15 +481,12 @@ def compose(plan: MusicPlan, cuts: Sequence[SceneCut], duration: float, midi_pat
     beat_times = tuple(round(t * sec_per_tick, 6) for t in beat_ticks)
 
     clip_cuts = sorted((c for c in cuts if 0 <= c.time <= duration), key=lambda c: (c.time, -c.strength))
-    phase = _choose_bar_phase(beat_ticks, clip_cuts, sec_per_tick) if beat_ticks else 0
-    first_downbeat = offset_tick + phase * TPB
-    bar_ticks = TPB * BEATS_PER_BAR
-    downbeat_ticks = [t for t in range(first_downbeat, int(math.ceil(duration_tick)), bar_ticks)
-                      if t * sec_per_tick < duration]
+    bars = _choose_bars(beat_ticks, clip_cuts, sec_per_tick)
+    downbeat_ticks = [start for start, _ in bars]
 
-    score = _Score(plan, recipe, first_downbeat, tempo_us, end_tick)
     ring_ticks = int(min(2.5, max(1.0, 2 * 60.0 / plan.tempo)) / sec_per_tick)
     final_bar = max((i for i, t in enumerate(downbeat_ticks) if t <= end_tick - ring_ticks), default=-1)
+    score = _Score(plan, recipe, bars or [(0, BEATS_PER_BAR)], end_tick)
 
     section_starts: list[float] = [0.0]
     if final_bar < 1:
@@ -466,7 +519,7 @@ def _compose_miniature(score: _Score, beat_ticks: list[int], end_tick: int) -> N
     """Too short for bars: a tonic chord from the start with a small rising figure, ringing to the end."""
     tonic = score.harmony.chord(0, seventh=False)
     score.voicing = {role: None for role in score.parts}
-    score.db0 = 0
+    score.bars = [(0, BEATS_PER_BAR)]
     score.harmony_bar(0, tonic, 0.5, hold_to=end_tick)
     score.bass_bar(0, tonic, 0.5, hold_to=end_tick)
     lead = score.parts.get("lead")
@@ -495,13 +548,14 @@ def _compose_body(score: _Score, final_bar: int, cuts: list[SceneCut], sec_per_t
     seen: dict[str, int] = {}
 
     # Pickup before the first downbeat: a soft tonic so the music starts with the picture.
-    if score.db0 > TPB // 2:
+    first_downbeat = score.bar_start(0)
+    if first_downbeat > TPB // 2:
         for role in ("pad", "chords", "arp"):
             part = score.parts.get(role)
             if part is not None:
                 voiced = _voice(harmony, harmony.chord(0, seventh=False), 52, 72, None)
                 for p in voiced:
-                    part.note(0, score.db0 - 10, p, score.velocity(0.2, 0.7))
+                    part.note(0, first_downbeat - 10, p, score.velocity(0.2, 0.7))
                 break
 
     for index, section in enumerate(sections):

@@ -144,3 +144,18 @@ def test_every_style_composes(tmp_path):
         comp = compose(plan, CUTS, 12.0, tmp_path / f"{name}.mid")
         notes = read_notes(comp.midi_path)
         assert len(notes) > 10 and max(end for _, end, _, _ in notes) <= 12.0
+
+
+def test_a_strong_cut_inside_a_bar_bends_the_bar_to_meet_it(tmp_path):
+    # 120 BPM from 0 s: bars would start at 0, 2, 4, 6 ... A strong cut at 5.0 s (beat 10) sits mid-bar.
+    cuts = (SceneCut(2.0, 0.9), SceneCut(5.0, 1.0), SceneCut(5.5, 0.3))
+    comp = compose(plan_for(tempo=120.0), cuts, 20.0, tmp_path / "a.mid")
+    assert any(abs(d - 5.0) < 0.01 for d in comp.downbeat_times)
+    assert any(abs(d - 2.0) < 0.01 for d in comp.downbeat_times)
+    lengths = [round((b - a) / 0.5) for a, b in zip(comp.downbeat_times, comp.downbeat_times[1:])]
+    assert all(2 <= n <= 6 for n in lengths)
+    assert lengths.count(4) >= len(lengths) - 1  # one odd bar, the groove otherwise steady
+    assert any(abs(s - 5.0) < 0.01 for s in comp.section_starts)
+    # A weak cut never bends the metre.
+    weak = compose(plan_for(tempo=120.0), (SceneCut(2.0, 0.9), SceneCut(5.0, 0.3)), 20.0, tmp_path / "b.mid")
+    assert not any(abs(d - 5.0) < 0.01 for d in weak.downbeat_times)
