@@ -128,6 +128,7 @@ class RenderManager:
             record = self.store.get("renders", render_id)
             record["summary"] = summary.to_dict()
             self._finish(record, "completed")
+            self._note_key(record, summary)
         except (RenderCancelled, asyncio.CancelledError):
             pass
         except (engine_bridge.EngineFailure, RenderInputError) as exc:
@@ -163,6 +164,16 @@ class RenderManager:
             record["cancelled"] = True
         self.store.put("renders", record["id"], record)
         accounts.settle(self.store, record["user_id"], record["cost"], spent=status == "completed")
+
+    def _note_key(self, record: dict, summary) -> None:
+        """Show the key and mode the engine chose on the session's music, for the same take."""
+        session = self.store.get("sessions", record["session_id"])
+        music = (session or {}).get("edit", {}).get("music")
+        rendered = next((sg.get("m") or {} for t in record["draft"].get("t") or [] if t.get("tt") == MUSIC
+                         for sg in t.get("sg") or []), None)
+        if music and rendered and rendered.get("seed") == music.get("seed"):
+            music.update(key=summary.key, mode=summary.mode)
+            self.store.put("sessions", session["session_id"], session)
 
     # -- worker thread --------------------------------------------------------------------------
 

@@ -65,7 +65,8 @@ def render_view(request: web.Request, record: dict) -> dict:
     if record["status"] == "completed":
         view["outputUrl"] = f"{b.base_url(request)}/render-result/{record['key']}/{record['id']}.mp4"
         summary = record.get("summary") or {}
-        view.update({k: summary[k] for k in ("duration", "width", "height") if k in summary})
+        view.update({k: summary[k] for k in ("duration", "width", "height", "style", "mood", "tempo", "key", "mode")
+                     if k in summary})
         view["size"] = summary.get("size_bytes")
     if record["status"] == "failed":
         view["error"] = record["error"] or "The export failed."

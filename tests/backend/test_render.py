@@ -31,7 +31,9 @@ async def test_export_renders_the_draft(api, clip, tmp_path):
         if data["status"] in ("completed", "failed"):
             break
     assert data["status"] == "completed", data
-    assert data["progress"] == 100 and data["completedAt"] >= data["createdAt"]
+    assert data["progress"] == 100 and data["completedAt"] >= data["createdAt"] and data["style"] == "lofi"
+    music = [t for t in (await api.draft(sid))["t"] if t["tt"] == 1][0]["sg"][0]["m"]
+    assert music["key"] == data["key"] and music["mode"] in ("major", "minor")
     out = tmp_path / "out.mp4"
     async with api.http.get(data["outputUrl"]) as resp:  # like a CDN link: no token needed
         assert resp.status == 200
@@ -93,7 +95,7 @@ async def test_export_errors(api, clip, backend, http):
     assert body["success"] is True
     status, body = await api.submit(sid, "render_dup")
     assert status == 409
-    status, body = await api.submit("1111111111111111111")
+    status, body = await api.submit("1111111111111111111", draft={"t": []})
     assert body["success"] is False and body["code"] == 1002
     empty = await api.new_session()
     status, body = await api.submit(empty)
