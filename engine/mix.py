@@ -352,16 +352,9 @@ _UPSAMPLE_DELAY = 6  # frames; the filter's group delay (23.5 / 4) rounded up
 _LIMIT_BLOCK = RATE // 1000  # the limiter decides per millisecond
 
 
-def integrated_loudness(samples: np.ndarray | None, rate: int = RATE) -> float | None:
-    """Gated integrated loudness (LUFS) of 48 kHz float samples (frames x channels); None if silent."""
-    if samples is None or len(samples) == 0:
-        return None
-    if rate != RATE:
-        raise ValueError("the K-weighting filter here is for 48 kHz")
-    return _gated_loudness(_block_powers(_channel_energy(k_weight(samples))))
-
-
 def k_weight(samples: np.ndarray) -> np.ndarray:
+    """K-weighted copy of 48 kHz samples (frames x channels). engine.audio_analysis measures
+    whole signals; the mix needs the weighted signals themselves, to mix them like the audio."""
     return sosfilt(_K_WEIGHTING, samples.astype(np.float32, copy=False), axis=0).astype(np.float32, copy=False)
 
 
@@ -397,4 +390,4 @@ def _gated_loudness(powers: np.ndarray) -> float | None:
     return -0.691 + 10.0 * math.log10(powers[loud & (block_lufs > relative)].mean())
 
 
-__all__ = ["MixResult", "mix_and_mux", "mix_audio", "k_weight", "true_peak", "duck_curve", "integrated_loudness"]
+__all__ = ["MixResult", "mix_and_mux", "mix_audio", "k_weight", "true_peak", "duck_curve"]

@@ -1,0 +1,163 @@
+"""The sound of the output: levels, ducking, loudness and true peak, measured on real files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.audio_analysis import integrated_loudness
+from engine.mix import duck_curve, mix_and_mux, mix_audio
+from engine.probe import probe
+from tests.clips import make_clip
+
+RATE = 48000
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    """16-bit stereo WAV at 48 kHz, like the synthesiser writes."""
+    if samples.ndim == 1:
+        samples = np.stack([samples, samples], axis=1)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def tone(seconds: float, freq: float, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def punchy_music(seconds: float) -> np.ndarray:
+    """Chords with sharp full-scale hits every half second: peaks the limiter must catch."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    chord = 0.15 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 277 * t) + np.sin(2 * np.pi * 330 * t))
+    hits = np.exp(-((t % 0.5) * 40.0)) * np.sin(2 * np.pi * 3000 * t)
+    return np.clip(chord + hits, -1.0, 1.0).astype(np.float32)
+
+
+def measure(path: Path) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) of a file's sound, by ffmpeg's own EBU R128 meter."""
+    result = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+         "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )
+    summary = result.stderr[result.stderr.rfind("Summary:"):]
+    loudness = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
+    return loudness, peak
+
+
+def decode(path: Path) -> np.ndarray:
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "2", "-ar", str(RATE),
+                          "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(out, dtype="<f4").reshape(-1, 2)
+
+
+def amplitude_at(samples: np.ndarray, freq: float, start: float, end: float) -> float:
+    """Amplitude of one sine component in a window (a single-bin Fourier projection)."""
+    part = samples[int(start * RATE): int(end * RATE), 0].astype(np.float64)
+    t = np.arange(len(part)) / RATE
+    return 2 * abs(np.mean(part * np.exp(-2j * np.pi * freq * t)))
+
+
+def render(tmp_path: Path, clip: Path, music: np.ndarray, **options):
+    wav = write_wav(tmp_path / "music.wav", music)
+    info = probe(clip)
+    options.setdefault("music_volume", 0.35)
+    options.setdefault("has_original_audio", info.has_audio)
+    result = mix_and_mux(clip, wav, tmp_path / "out.mp4", info=info, **options)
+    return result, info
+
+
+def test_output_has_stereo_aac_at_48k_and_the_video_length(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=2.0, audio="tone")
+    result, info = render(tmp_path, clip, punchy_music(2.0))
+    out = probe(result.output)
+    assert out.audio_codec == "aac"
+    assert out.audio_sample_rate == 48000
+    assert out.audio_channels == 2
+    assert abs(out.duration - info.duration) < 0.05
+
+
+@pytest.mark.parametrize("target", [-14.0, -20.0])
+def test_loudness_hits_the_target_and_true_peak_stays_under_the_ceiling(tmp_path, target):
+    clip = make_clip(tmp_path / "in.mp4", duration=3.0, audio="speech")
+    result, _ = render(tmp_path, clip, punchy_music(3.0), music_volume=0.8, loudness_lufs=target)
+    loudness, peak = measure(result.output)
+    assert abs(loudness - target) <= 1.0
+    assert peak <= -1.0 + 0.2
+    assert abs(result.loudness_lufs - target) <= 0.5  # what we report is what we made
+
+
+def test_a_clip_without_sound_gets_the_music_at_full_level(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=2.0, audio=None)
+    result, _ = render(tmp_path, clip, tone(2.0, 330, 0.05), music_volume=1.0, has_original_audio=False)
+    loudness, peak = measure(result.output)
+    assert probe(result.output).audio_codec == "aac"
+    assert abs(loudness - -14.0) <= 1.0
+    assert peak <= -0.8
+
+
+def test_a_silent_soundtrack_is_replaced_by_the_music(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=2.0, audio="silence")
+    result, _ = render(tmp_path, clip, tone(2.0, 330, 0.05), music_volume=1.0, has_original_audio=True)
+    loudness, _ = measure(result.output)
+    assert abs(loudness - -14.0) <= 1.0
+
+
+def test_music_sits_under_the_original_sound_at_the_asked_share(tmp_path):
+    # Original: a 440 Hz tone (from the clip). Music: a 1 kHz tone. Both read apart by frequency.
+    clip = make_clip(tmp_path / "in.mp4", duration=3.0, audio="tone")
+    result, _ = render(tmp_path, clip, tone(3.0, 1000, 0.5), music_volume=0.35)
+    mixed = decode(result.output)
+    ratio_db = 20 * np.log10(amplitude_at(mixed, 1000, 1.0, 2.0) / amplitude_at(mixed, 440, 1.0, 2.0))
+    assert ratio_db == pytest.approx(20 * np.log10(0.35), abs=1.5)
+
+
+def test_music_ducks_while_someone_speaks(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=4.0, audio="tone")
+    result, _ = render(tmp_path, clip, tone(4.0, 1000, 0.5), music_volume=0.5, speech_spans=[(1.5, 2.6)])
+    mixed = decode(result.output)
+    before = amplitude_at(mixed, 1000, 0.6, 1.1)
+    during = amplitude_at(mixed, 1000, 1.8, 2.5)
+    after = amplitude_at(mixed, 1000, 3.15, 3.35)
+    assert 20 * np.log10(during / before) == pytest.approx(-8.0, abs=1.5)
+    assert after == pytest.approx(before, rel=0.15)  # it comes back up
+    # The clip's own sound is not ducked.
+    assert amplitude_at(mixed, 440, 1.8, 2.5) == pytest.approx(amplitude_at(mixed, 440, 0.6, 1.1), rel=0.1)
+
+
+def test_duck_curve_ramps_smoothly():
+    curve = duck_curve(3 * RATE, [(1.0, 2.0)])
+    steps = np.abs(np.diff(curve))
+    assert steps.max() < 0.001  # no clicks: at most a thousandth per sample
+    assert curve[int(1.5 * RATE)] == pytest.approx(10 ** (-8 / 20), rel=0.01)
+    assert curve[int(0.2 * RATE)] == pytest.approx(1.0)
+
+
+def test_music_fades_in_and_out(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=4.0, audio=None)
+    result, _ = render(tmp_path, clip, tone(4.0, 1000, 0.3), music_volume=1.0, has_original_audio=False)
+    mixed = decode(result.output)
+    middle = amplitude_at(mixed, 1000, 1.5, 2.5)
+    assert amplitude_at(mixed, 1000, 0.0, 0.1) < 0.5 * middle
+    assert amplitude_at(mixed, 1000, 3.9, 4.0) < 0.2 * middle
+
+
+def test_mix_audio_agrees_with_the_independent_loudness_meter():
+    music = np.stack([punchy_music(4.0)] * 2, axis=1)
+    original = np.stack([tone(4.0, 180, 0.2)] * 2, axis=1)
+    mixed, loudness, peak_db = mix_audio(music, original, music_volume=0.5, target_lufs=-16.0, ceiling_db=-2.0)
+    assert integrated_loudness(mixed, RATE) == pytest.approx(-16.0, abs=0.3)
+    assert loudness == pytest.approx(-16.0, abs=0.3)
+    assert peak_db <= -2.0 + 0.05
