@@ -26,6 +26,7 @@ CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
 TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096
 # A long side of 1920 keeps both 1920x1080 and 1080x1920 whole; more only costs upload size.
 MAX_VIDEO_SIDE = 1920
+MAX_ACTION_SECONDS = 2 * 3600
 
 
 def render_progress(progress: Progress) -> str:
@@ -41,8 +42,12 @@ def render_progress(progress: Progress) -> str:
 
 class TelegramReplyPort:
     def __init__(self, bot: Bot, chat_id: int, config: TelegramConfig, *, is_group: bool = False,
-                 reply_to: int | None = None, thread_id: int | None = None) -> None:
+                 reply_to: int | None = None, thread_id: int | None = None,
+                 ready: asyncio.Event | None = None) -> None:
         self._bot = bot
+        # Set once the surface is started: a port rebuilt for a resumed delivery may be used by
+        # the core before the bot has connected, and then waits instead of failing.
+        self._ready = ready
         self.chat_id = chat_id
         self._config = config
         self._is_group = is_group
@@ -75,6 +80,7 @@ class TelegramReplyPort:
                 "is_group": self._is_group}
 
     async def send_text(self, text: str) -> None:
+        await self._wait_ready()
         for chunk in split_text(text):
             await self._bot.send_message(self.chat_id, chunk, **self._placement())
 
@@ -83,6 +89,7 @@ class TelegramReplyPort:
         extra_text = None
         if caption and len(caption) > CAPTION_LIMIT:
             caption, extra_text = None, caption
+        await self._wait_ready()
         timeouts = {"write_timeout": self._config.media_timeout, "read_timeout": self._config.media_timeout}
         # Paths, not open handles: PTB reads the file per attempt (a handle would be spent after a
         # RetryAfter), or sends a file:// path a local Bot API server reads itself.
@@ -108,6 +115,7 @@ class TelegramReplyPort:
             return
         text = render_progress(progress)
         self._wanted = text
+        await self._wait_ready()
         try:
             message = await self._bot.send_message(self.chat_id, text, **self._placement())
         except TelegramError as error:
@@ -163,6 +171,10 @@ class TelegramReplyPort:
 
     # --- inside ----------------------------------------------------------------------------
 
+    async def _wait_ready(self) -> None:
+        if self._ready is not None and not self._ready.is_set():
+            await self._ready.wait()
+
     def _placement(self) -> dict:
         placement: dict = {}
         if self._thread_id is not None:
@@ -193,7 +205,9 @@ class TelegramReplyPort:
                 log.info("telegram status edit failed: %s", type(error).__name__)
 
     async def _keep_action(self) -> None:
-        while True:
+        # Bounded, so a job that never finishes its display cannot keep "sending video…" forever.
+        until = time.monotonic() + MAX_ACTION_SECONDS
+        while time.monotonic() < until:
             try:
                 await self._bot.send_chat_action(self.chat_id, ChatAction.UPLOAD_VIDEO,
                                                  message_thread_id=self._thread_id)

@@ -1,7 +1,9 @@
 """The Telegram surface: a python-telegram-bot Application that turns messages into core events.
 
-    surface = TelegramSurface(TelegramConfig.from_settings(settings), core)
-    await surface.start()   # polling, or webhook when TELEGRAM_WEBHOOK_URL is set
+    surface = TelegramSurface.from_settings(settings)      # or TelegramSurface(config, core)
+    core = Core(..., surfaces={"telegram": surface})       # the core wants its surfaces first
+    surface.bind(core)                                      # the EventHandler
+    await core.start(); await surface.start()               # polling, or webhook if TELEGRAM_WEBHOOK_URL
     ...
     port = surface.reply_port_for(chat_id, delivery)   # resume a delivery after a restart
     await surface.stop()
@@ -62,9 +64,9 @@ def build_application(config: TelegramConfig) -> Application:
 class TelegramSurface:
     name = SURFACE
 
-    def __init__(self, config: TelegramConfig, handler: EventHandler) -> None:
+    def __init__(self, config: TelegramConfig, handler: EventHandler | None = None) -> None:
         self.config = config
-        self.handler = handler
+        self.handler = handler  # may be bound later with bind(), before start()
         self.application = build_application(config)
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self.application.add_error_handler(self._on_error)
@@ -72,10 +74,16 @@ class TelegramSurface:
         self._tasks: set[asyncio.Task] = set()
         self._webhook: WebhookServer | None = None
         self._running = False
+        self._ready = asyncio.Event()  # set when the bot is connected; resumed ports wait for it
 
     @classmethod
-    def from_settings(cls, settings: object, handler: EventHandler, **overrides: object) -> "TelegramSurface":
+    def from_settings(cls, settings: object, handler: EventHandler | None = None,
+                      **overrides: object) -> "TelegramSurface":
         return cls(TelegramConfig.from_settings(settings, **overrides), handler)
+
+    def bind(self, handler: EventHandler) -> None:
+        """Set the core after construction (the core itself wants its surfaces when it is built)."""
+        self.handler = handler
 
     @property
     def bot(self):
@@ -87,6 +95,8 @@ class TelegramSurface:
         return self._webhook.port if self._webhook is not None else None
 
     async def start(self) -> None:
+        if self.handler is None:
+            raise RuntimeError("bind() an event handler before starting the Telegram surface")
         app = self.application
         await app.initialize()  # getMe: learns the bot's id and username
         await self._register_commands()
@@ -103,6 +113,7 @@ class TelegramSurface:
             await app.updater.start_polling(poll_interval=0, timeout=self.config.poll_timeout,
                                             allowed_updates=[Update.MESSAGE])
         self._running = True
+        self._ready.set()
         log.info("telegram bot @%s is up (%s)", app.bot.username,
                  "webhook" if self.config.uses_webhook else "polling")
 
@@ -110,6 +121,7 @@ class TelegramSurface:
         app = self.application
         if self._running:
             self._running = False
+            self._ready.clear()
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
             if self._webhook is not None:
@@ -128,6 +140,7 @@ class TelegramSurface:
             is_group=bool(delivery.get("is_group", False)),
             reply_to=delivery.get("reply_to"),
             thread_id=delivery.get("thread_id"),
+            ready=self._ready,
         )
 
     # --- updates -----------------------------------------------------------------------------
@@ -176,6 +189,7 @@ class TelegramSurface:
 
     async def _handle(self, event: InboundEvent) -> None:
         try:
+            assert self.handler is not None
             await self.handler.handle(event)
         except asyncio.CancelledError:
             raise
@@ -206,6 +220,14 @@ class TelegramSurface:
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is not None and chat.type == "private" and update.effective_user is not None:
+            # A private message we failed to read: say so rather than stay silent.
+            try:
+                lang = lang_of(update.effective_user.language_code)
+                await self.application.bot.send_message(chat.id, say("generic_error", lang))
+            except TelegramError:
+                pass
         # Network errors can quote a request URL, and those carry the token.
         text = str(error).replace(self.config.token, "***")
         log.warning("telegram error: %s: %s", type(error).__name__, text)

@@ -31,9 +31,10 @@ async def product(tmp_path: Path, fake):
     await backend.start()
     store = await Store(tmp_path / "bot.sqlite3").open()
     client = NemoClient(backend.url, credentials=store, render_poll_interval=0.1)
-    core = Core(CoreConfig(data_dir=tmp_path / "bot"), client, store)
-    surface = TelegramSurface.from_settings(settings_for(fake, telegram_album_wait=0.3), core, **FAST)
-    core.add_surface(surface)
+    # Wired as `aiwm run` wires it: the surface first, the core with its surfaces, then bind.
+    surface = TelegramSurface.from_settings(settings_for(fake, telegram_album_wait=0.3), **FAST)
+    core = Core(CoreConfig(data_dir=tmp_path / "bot"), client, store, {surface.name: surface})
+    surface.bind(core)
     await core.start()
     await surface.start()
     yield core

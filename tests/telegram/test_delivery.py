@@ -110,3 +110,21 @@ async def test_one_chats_long_job_does_not_delay_another(fake, handler, running,
     await fake.wait_for(lambda f: len([c for c in f.of("sendChatAction") if int(c.params["chat_id"]) == 1]) >= 2)
     handler.hold.set()
     await fake.wait_for(lambda f: f.of("sendVideo"))
+
+
+async def test_port_rebuilt_before_start_waits_for_the_bot(fake, handler, tmp_path, clip):
+    """The core resumes deliveries in its start(), possibly before the surface has connected."""
+    from adapters.telegram import TelegramSurface
+    from tests.telegram.conftest import FAST, settings_for
+
+    surface = TelegramSurface.from_settings(settings_for(fake), **FAST)
+    port = surface.reply_port_for("42", {"chat_id": 42})
+    sending = asyncio.create_task(port.send_video(OutgoingVideo(path=clip, width=320, height=240, duration=2.0)))
+    await asyncio.sleep(0)
+    surface.bind(handler)
+    await surface.start()
+    try:
+        await asyncio.wait_for(sending, 20)
+        assert fake.of("sendVideo")[0].files["video"][2].read_bytes() == clip.read_bytes()
+    finally:
+        await surface.stop()
