@@ -39,7 +39,9 @@ def media_from_path(path: Path) -> MediaItem:
         kind = "document"
 
     async def fetch(dest_dir: Path) -> Path:
-        dest = Path(dest_dir) / f"upload{suffix or '.bin'}"
+        # Keep the clip's own name: the editor shows it in the timeline.
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in path.name) or f"upload{suffix}"
+        dest = Path(dest_dir) / safe
         await asyncio.to_thread(shutil.copyfile, path, dest)
         return dest
 
