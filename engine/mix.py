@@ -35,6 +35,7 @@ DUCK_ATTACK = 0.25  # seconds to go down, ending where the speech starts
 DUCK_RELEASE = 0.5  # seconds to come back up after it ends
 # AAC encoding lifts inter-sample peaks a little; aim under the ceiling so the file stays under it.
 TRUE_PEAK_MARGIN_DB = 0.6
+MAX_MAKEUP_DB = 6.0  # how much louder than plain gain the limiter may be pushed to reach the target
 SILENT_LUFS = -70.0  # reported for a mix with nothing above BS.1770's absolute gate
 
 
@@ -252,27 +253,34 @@ def mix_audio(music: np.ndarray, original: np.ndarray | None, *, music_volume: f
 def _normalise(mixed: np.ndarray, energy: np.ndarray, target_lufs: float,
                ceiling_db: float) -> tuple[np.ndarray, float, float]:
     """Gain to the target, with a look-ahead true-peak limiter; the gain is re-aimed to make up
-    for what the limiter takes (a few rounds of arithmetic on block energies, no re-filtering)."""
-    loudness = _gated_loudness(_block_powers(energy))
+    for what the limiter takes. The search works on millisecond blocks (energy and peaks), so
+    each round is arithmetic on a few thousand numbers a minute, not another pass over the audio.
+    """
+    per_ms = _block_sums(energy, _LIMIT_BLOCK)
+    loudness = _gated_loudness(_block_powers(per_ms, _LIMIT_BLOCK))
     if loudness is None:
         return mixed, SILENT_LUFS, _db(float(np.max(np.abs(mixed))) if len(mixed) else 0.0)
     ceiling = 10.0 ** (ceiling_db / 20.0)
     gain = 10.0 ** ((target_lufs - loudness) / 20.0)
-    max_gain = gain * 10.0 ** (2.0 / 20.0)  # making up for the limiter takes at most 2 dB
+    max_gain = gain * 10.0 ** (MAX_MAKEUP_DB / 20.0)
     # Music and speech do not peak 3 dB over their samples between them (that needs energy right
     # at the Nyquist frequency), so frames 3 dB under the ceiling at the largest gain are safe.
     peaks = _peak_envelope(mixed, floor=ceiling / max_gain * 10.0 ** (-3.0 / 20.0))
     block_peaks = _block_max(peaks, _LIMIT_BLOCK)
-    limiter = None
-    for _ in range(5):
-        limiter = _limiter_gain(block_peaks * gain, ceiling, len(mixed))
-        shaped = energy if limiter is None else energy * limiter**2
-        loudness = (_gated_loudness(_block_powers(shaped)) or SILENT_LUFS) + _db(gain)
+    for _ in range(12):
+        limiter = _limiter_blocks(block_peaks * gain, ceiling)
+        shaped = per_ms if limiter is None else per_ms * limiter[: len(per_ms)] ** 2
+        loudness = (_gated_loudness(_block_powers(shaped, _LIMIT_BLOCK)) or SILENT_LUFS) + _db(gain)
         if abs(loudness - target_lufs) < 0.05 or gain >= max_gain:
             break
         gain = min(gain * 10.0 ** ((target_lufs - loudness) / 20.0), max_gain)
-    total = np.float32(gain) if limiter is None else (limiter * np.float32(gain))
-    mixed *= total[:, None] if np.ndim(total) else total
+        limiter = _limiter_blocks(block_peaks * gain, ceiling)  # always matches the gain kept
+    if limiter is None:
+        total: np.ndarray | np.float32 = np.float32(gain)
+        mixed *= total
+    else:
+        total = _per_frame(limiter, len(mixed)) * np.float32(gain)
+        mixed *= total[:, None]
     peak = float(np.max(peaks * total)) if len(peaks) else 0.0
     return mixed, loudness, _db(peak)
 
@@ -299,21 +307,23 @@ def _peak_envelope(samples: np.ndarray, floor: float) -> np.ndarray:
     return peaks
 
 
-def _limiter_gain(block_peaks: np.ndarray, ceiling: float, frames: int) -> np.ndarray | None:
-    """Per-frame gain keeping every peak under `ceiling`, moving in ~10 ms ramps; None if not needed.
+def _limiter_blocks(block_peaks: np.ndarray, ceiling: float) -> np.ndarray | None:
+    """Per-millisecond gain keeping every peak under `ceiling` in ~10 ms ramps; None if not needed.
 
-    A minimum over 11 one-millisecond blocks, then a moving average of the same width: each
-    block's gain averages values that are all <= what every frame in it needs, so no peak
-    escapes, and interpolating between neighbouring blocks keeps that true frame by frame.
+    A minimum over 13 blocks, then a moving average over 11: each block's gain averages values
+    that are all <= what it and both its neighbours need, so no peak escapes, even between
+    block centres (`_per_frame` interpolates), and the gain moves in ramps, not steps (no clicks).
     """
     needed = np.minimum(1.0, ceiling / np.maximum(block_peaks, 1e-12))
     if needed.min() >= 1.0:
         return None
-    width = 11
-    smooth = uniform_filter1d(minimum_filter1d(needed, size=width, mode="nearest"), size=width, mode="nearest")
-    smooth = np.minimum(smooth, needed)  # float rounding in the average must not let a peak through
-    centres = (np.arange(len(smooth)) + 0.5) * _LIMIT_BLOCK - 0.5
-    return np.interp(np.arange(frames, dtype=np.float32), centres, smooth).astype(np.float32)
+    smooth = uniform_filter1d(minimum_filter1d(needed, size=13, mode="nearest"), size=11, mode="nearest")
+    return np.minimum(smooth, needed)  # float rounding in the average must not let a peak through
+
+
+def _per_frame(block_gain: np.ndarray, frames: int) -> np.ndarray:
+    centres = (np.arange(len(block_gain)) + 0.5) * _LIMIT_BLOCK - 0.5
+    return np.interp(np.arange(frames, dtype=np.float32), centres, block_gain).astype(np.float32)
 
 
 def _block_max(values: np.ndarray, size: int) -> np.ndarray:
@@ -321,6 +331,12 @@ def _block_max(values: np.ndarray, size: int) -> np.ndarray:
     padded = np.zeros(blocks * size, dtype=values.dtype)
     padded[: len(values)] = values
     return padded.reshape(blocks, size).max(axis=1)
+
+
+def _block_sums(values: np.ndarray, size: int) -> np.ndarray:
+    """Sums over whole blocks of `size` frames (a trailing partial block is dropped)."""
+    blocks = len(values) // size
+    return values[: blocks * size].reshape(blocks, size).sum(axis=1, dtype=np.float64)
 
 
 def true_peak(samples: np.ndarray) -> float:
@@ -366,16 +382,17 @@ def _channel_energy(weighted: np.ndarray) -> np.ndarray:
     return energy
 
 
-def _block_powers(energy: np.ndarray) -> np.ndarray:
+def _block_powers(energy: np.ndarray, frames_each: int = 1) -> np.ndarray:
     """Mean power of each 400 ms gating block, the blocks starting every 100 ms.
 
-    Sums per 100 ms step first (pairwise float32 sums are exact enough and fast), then each
-    block is four consecutive steps; a trailing partial block is left out, as the standard says.
+    `energy` holds per-frame values, or sums over `frames_each` frames. Sums per 100 ms step
+    first, then each block is four consecutive steps; a trailing partial block is left out,
+    as the standard says.
     """
-    if len(energy) < _BLOCK:
-        return np.array([float(energy.sum(dtype=np.float64)) / max(len(energy), 1)])
-    steps = len(energy) // _STEP
-    per_step = energy[: steps * _STEP].reshape(steps, _STEP).sum(axis=1, dtype=np.float64)
+    step = _STEP // frames_each
+    if len(energy) * frames_each < _BLOCK:
+        return np.array([float(energy.sum(dtype=np.float64)) / max(len(energy) * frames_each, 1)])
+    per_step = _block_sums(energy, step)
     per_block = per_step[:-3] + per_step[1:-2] + per_step[2:-1] + per_step[3:]
     return per_block / _BLOCK
 

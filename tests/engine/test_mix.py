@@ -37,11 +37,12 @@ def tone(seconds: float, freq: float, level: float = 0.3) -> np.ndarray:
 
 
 def punchy_music(seconds: float) -> np.ndarray:
-    """Chords with sharp full-scale hits every half second: peaks the limiter must catch."""
+    """A soft chord with short full-scale hits every half second: so much crest that at -14 LUFS
+    the hits would peak well over 0 dBFS, so the limiter must catch them."""
     t = np.arange(int(seconds * RATE)) / RATE
-    chord = 0.15 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 277 * t) + np.sin(2 * np.pi * 330 * t))
-    hits = np.exp(-((t % 0.5) * 40.0)) * np.sin(2 * np.pi * 3000 * t)
-    return np.clip(chord + hits, -1.0, 1.0).astype(np.float32)
+    chord = 0.03 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 277 * t) + np.sin(2 * np.pi * 330 * t))
+    hits = 0.9 * np.exp(-((t % 0.5) * 120.0)) * np.sin(2 * np.pi * 1500 * t)
+    return (chord + hits).astype(np.float32)
 
 
 def measure(path: Path) -> tuple[float, float]:
@@ -156,8 +157,12 @@ def test_music_fades_in_and_out(tmp_path):
 
 def test_mix_audio_agrees_with_the_independent_loudness_meter():
     music = np.stack([punchy_music(4.0)] * 2, axis=1)
-    original = np.stack([tone(4.0, 180, 0.2)] * 2, axis=1)
-    mixed, loudness, peak_db = mix_audio(music, original, music_volume=0.5, target_lufs=-16.0, ceiling_db=-2.0)
+    original = np.stack([tone(4.0, 180, 0.05)] * 2, axis=1)
+    # Plain gain to -16 LUFS would put the hits over 0 dBFS: only the limiter keeps them under.
+    plain_gain_db = -16.0 - integrated_loudness(music + original, RATE)
+    assert 20 * np.log10(np.abs(music + original).max()) + plain_gain_db > 0.0
+    mixed, loudness, peak_db = mix_audio(music, original, music_volume=1.0, target_lufs=-16.0, ceiling_db=-2.0)
     assert integrated_loudness(mixed, RATE) == pytest.approx(-16.0, abs=0.3)
     assert loudness == pytest.approx(-16.0, abs=0.3)
     assert peak_db <= -2.0 + 0.05
+    assert 20 * np.log10(np.abs(mixed).max()) <= -2.0 + 0.05
