@@ -88,3 +88,14 @@ async def test_group_command_replying_to_a_clip_and_core_refusals(product, fake,
     await fake.wait_for(lambda f: any("isn't a video" in t for t in _texts(f))
                         and any("20 MB" in t for t in _texts(f)), timeout=WAIT)
     assert len(fake.file_downloads) == downloads  # neither was downloaded
+
+
+async def test_follow_up_and_export_in_the_same_chat(product, fake, holiday):
+    fake.inject(message(private_chat(), user(), video=video_field(fake.add_file(holiday))))
+    await fake.wait_for(lambda f: f.of("sendVideo"), timeout=WAIT)
+    fake.inject(message(private_chat(), user(), text="make it lo-fi"))
+    fake.inject(message(private_chat(), user(), text="/export"))
+    await fake.wait_for(lambda f: len(f.of("sendVideo")) == 2, timeout=WAIT)
+    second = fake.of("sendVideo")[1]
+    assert probe(second.files["video"][2]) is not None
+    assert second.files["video"][2].read_bytes() != fake.of("sendVideo")[0].files["video"][2].read_bytes()
