@@ -96,3 +96,29 @@ async def test_help_and_export_with_nothing_to_export(fake, discord_bot):
     await fake.dispatch("INTERACTION_CREATE", export)
     await until(lambda: fake.original(export["token"]) and fake.original(export["token"]).content)
     assert "请先发送一段视频" in fake.original(export["token"]).content
+
+
+async def test_a_mention_with_a_video_gets_the_video_back_in_the_channel(fake, discord_bot, clip, tmp_path):
+    from tests.discord.fake_discord import APP_ID
+
+    att = p.attachment(fake.serve("m.mp4", clip), filename="m.mp4", size=clip.stat().st_size)
+    bot = {"id": str(APP_ID), "username": "aiwm", "discriminator": "0", "avatar": None, "bot": True}
+    message = p.user_message(f"<@{APP_ID}> lo-fi please", attachments=[att], mentions=[bot])
+    await fake.dispatch("MESSAGE_CREATE", message)
+    await until(lambda: fake.files(), timeout=180)
+    [(sent, _name, data)] = fake.files()
+    assert sent.via == "channel" and sent.channel_id == p.CHANNEL_ID and sent.reference == int(message["id"])
+    plays, has_audio, _ = probe(data, tmp_path)
+    assert plays and has_audio
+
+
+async def test_a_tiny_upload_limit_from_the_interaction_reaches_the_core(fake, discord_bot, clip):
+    att = p.attachment(fake.serve("small.mp4", clip), size=clip.stat().st_size)
+    payload = p.music(att, size_limit=2000)  # no video fits in 2 kB
+    await fake.dispatch("INTERACTION_CREATE", payload)
+
+    def said_too_big() -> bool:
+        return any("over this chat's" in (m.content or "") for m in fake.messages.values())
+
+    await until(said_too_big, timeout=180)
+    assert fake.files() == []  # nothing was uploaded that Discord would refuse
