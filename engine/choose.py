@@ -23,7 +23,7 @@ BEAT_TOLERANCE = 0.1  # seconds: a cut this close to a beat counts as "on the be
 _INSTRUMENT_PROGRAMS: dict[str, tuple[str, int]] = {
     "piano": ("chords", 0),
     "guitar": ("chords", 25),
-    "strings": ("pad", 48),
+    "strings": ("pad", 49),
     "synth": ("lead", 81),
     "flute": ("lead", 73),
     "bass": ("bass", 33),

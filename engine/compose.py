@@ -30,6 +30,7 @@ SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 CHANNELS = {"chords": 0, "arp": 1, "pad": 2, "bass": 3, "lead": 4}
 VOLUMES = {"chords": 88, "arp": 84, "pad": 68, "bass": 100, "lead": 92, "drums": 96}
 PANS = {"chords": 52, "arp": 76, "pad": 64, "bass": 64, "lead": 64, "drums": 64}
+COSTLY_PADS = {48, 49, 50, 51, 88, 90}  # 3-5x the render cost of a piano note in TimGM6mb
 REVERB = {"chords": 40, "arp": 50, "pad": 70, "bass": 10, "lead": 55, "drums": 25}
 
 # Four-bar progressions as scale degrees (0 = tonic). Cadences are added at the end separately.
@@ -85,7 +86,7 @@ KITS: dict[str, dict[str, list[tuple[int, int, float]]]] = {
     "cinematic": {
         "light": [(0, KICK, 0.8), (8, LOW_TOM, 0.6)],
         "full": [(0, KICK, 1.0), (6, LOW_TOM, 0.7), (8, KICK, 0.8), (11, MID_TOM, 0.7), (12, SNARE, 0.8),
-                 (14, LOW_TOM, 0.75)] + [(s, RIDE, 0.35) for s in (0, 4, 8, 12)],
+                 (14, LOW_TOM, 0.75)] + [(s, HAT, 0.3) for s in (2, 6, 10)],
     },
 }
 
@@ -214,7 +215,9 @@ class _Score:
             if part is None:
                 continue
             if role == "pad":
-                voiced = _voice(self.harmony, chord[:3], 48, 67, self.voicing[role])
+                # Costly sustained sounds hold the third and fifth only (the bass has the root).
+                tones = chord[1:3] if part.program in COSTLY_PADS else chord[:3]
+                voiced = _voice(self.harmony, tones, 52, 69, self.voicing[role])
                 self.voicing[role] = voiced
                 end = hold_to or self.bar_start(bar + 1)
                 for p in voiced:
@@ -646,6 +649,7 @@ def _to_midi(score: _Score, tempo_us: int, end_tick: int) -> mido.MidiFile:
 
 def _part_events(part: _Part, end_tick: int) -> list[tuple[int, int, str, int, int]]:
     """Sorted note/controller events, notes clipped to end_tick and never overlapping on one pitch."""
+    legato = part.role == "pad"
     by_pitch: dict[int, list[tuple[int, int, int]]] = {}
     for start, end, pitch, velocity in part.notes:
         start = max(0, start)
@@ -659,6 +663,9 @@ def _part_events(part: _Part, end_tick: int) -> list[tuple[int, int, str, int, i
         for start, end, velocity in notes:
             if kept and start <= kept[-1][0]:
                 continue  # same onset twice: keep the louder
+            if legato and kept and 0 <= start - kept[-1][1] <= 30:
+                kept[-1][1] = max(kept[-1][1], end)  # a held pad tone carries on instead of re-sounding
+                continue
             if kept and kept[-1][1] > start:
                 kept[-1][1] = start  # release the earlier note when the same pitch sounds again
             kept.append([start, end, velocity])

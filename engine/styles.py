@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 # Roles the composer knows: "chords" (comping), "pad" (held chords), "bass", "lead" (melody),
 # "arp" (broken chords). Drums are a flag, always on MIDI channel 10.
+# Render cost matters (a 60 s clip must synthesise in well under a second): in TimGM6mb the
+# string ensembles (48/49), new-age pad (88), polysynth (90) and glockenspiel (9) cost 3-5x a
+# guitar per note, so none of them comps or plays melody, and strings hold a two-note pad.
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,10 @@ STYLES: dict[str, Style] = {
     ),
     "cinematic": Style(
         name="cinematic", label="Cinematic", tempo_range=(64, 100), mode="minor",
-        instruments={"pad": 48, "chords": 49, "bass": 43, "lead": 60},
+        instruments={"pad": 49, "arp": 0, "bass": 43, "lead": 60},
         drums=True, density=0.55, mood="epic", drum_kit="cinematic",
         bass_pattern="whole", chord_pattern="hold", velocity=82,
-        keys=("D", "C", "E", "A", "G"), alternates={"lead": (60, 40, 61), "pad": (48, 52)},
+        keys=("D", "C", "E", "A", "G"), alternates={"lead": (60, 40, 61), "pad": (49, 52), "arp": (0, 46)},
     ),
     "upbeat": Style(
         name="upbeat", label="Upbeat pop", tempo_range=(108, 128), mode="major",
@@ -61,7 +64,7 @@ STYLES: dict[str, Style] = {
         instruments={"pad": 89, "arp": 46, "bass": 89},
         drums=False, density=0.25, mood="calm", drum_kit="brush",
         bass_pattern="whole", chord_pattern="hold", velocity=64,
-        keys=("C", "D", "E", "F", "A"), alternates={"pad": (89, 88, 94), "arp": (46, 11, 8)},
+        keys=("C", "D", "E", "F", "A"), alternates={"pad": (89, 94), "arp": (46, 11, 8)},
     ),
     "acoustic": Style(
         name="acoustic", label="Acoustic", tempo_range=(84, 110), mode="major",
@@ -72,16 +75,16 @@ STYLES: dict[str, Style] = {
     ),
     "electronic": Style(
         name="electronic", label="Electronic", tempo_range=(118, 128), mode="minor",
-        instruments={"chords": 90, "bass": 38, "lead": 81, "pad": 89},
+        instruments={"chords": 80, "bass": 38, "lead": 81, "pad": 89},
         drums=True, density=0.85, mood="energetic", drum_kit="four",
         bass_pattern="pulse", chord_pattern="stabs", velocity=96,
-        keys=("A", "F", "G", "C", "D"), alternates={"lead": (81, 80, 84), "bass": (38, 39)},
+        keys=("A", "F", "G", "C", "D"), alternates={"chords": (80, 84), "lead": (81, 80, 84), "bass": (38, 39)},
     ),
     "piano": Style(
         name="piano", label="Solo piano", tempo_range=(66, 96), mode="major",
         instruments={"arp": 0, "bass": 0, "lead": 0},
         drums=False, density=0.4, mood="calm", drum_kit="brush",
-        bass_pattern="roots", chord_pattern="arp", velocity=70,
+        bass_pattern="roots", chord_pattern="arp", velocity=80,
         keys=("C", "F", "G", "D", "Eb"), alternates={},
     ),
     "hiphop": Style(
@@ -89,21 +92,21 @@ STYLES: dict[str, Style] = {
         instruments={"chords": 4, "bass": 38, "lead": 11},
         drums=True, density=0.6, swing=0.22, mood="energetic", drum_kit="boom",
         bass_pattern="synco", chord_pattern="comp", sevenths=True, velocity=88,
-        keys=("C", "D", "F", "G", "A"), alternates={"chords": (4, 0, 48), "lead": (11, 73, 80)},
+        keys=("C", "D", "F", "G", "A"), alternates={"chords": (4, 0, 5), "lead": (11, 73, 80)},
     ),
     "sad": Style(
         name="sad", label="Sad", tempo_range=(60, 78), mode="minor",
         instruments={"arp": 0, "pad": 49, "bass": 42, "lead": 40},
         drums=False, density=0.3, mood="sad", drum_kit="brush",
         bass_pattern="whole", chord_pattern="arp", velocity=66,
-        keys=("A", "D", "E", "C", "F#"), alternates={"lead": (40, 0, 71), "pad": (49, 48)},
+        keys=("A", "D", "E", "C", "F#"), alternates={"lead": (40, 0, 71), "pad": (49, 52)},
     ),
     "happy": Style(
         name="happy", label="Happy", tempo_range=(100, 124), mode="major",
         instruments={"chords": 24, "bass": 33, "lead": 12},
         drums=True, density=0.65, mood="happy", drum_kit="pop",
         bass_pattern="roots", chord_pattern="strum", velocity=88,
-        keys=("C", "D", "F", "G", "A"), alternates={"lead": (12, 72, 9), "chords": (24, 25, 0)},
+        keys=("C", "D", "F", "G", "A"), alternates={"lead": (12, 72, 11), "chords": (24, 25, 0)},
     ),
 }
 
