@@ -4,6 +4,8 @@ from dataclasses import replace
 
 import mido
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.choose import choose_music, key_pitch_class
 from engine.compose import compose
@@ -159,3 +161,24 @@ def test_a_strong_cut_inside_a_bar_bends_the_bar_to_meet_it(tmp_path):
     # A weak cut never bends the metre.
     weak = compose(plan_for(tempo=120.0), (SceneCut(2.0, 0.9), SceneCut(5.0, 0.3)), 20.0, tmp_path / "b.mid")
     assert not any(abs(d - 5.0) < 0.01 for d in weak.downbeat_times)
+
+
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    duration=st.floats(min_value=0.2, max_value=90.0),
+    style=st.sampled_from(sorted(STYLES)),
+    tempo=st.floats(min_value=40.0, max_value=200.0),
+    offset=st.floats(min_value=0.0, max_value=1.4),
+    seed=st.integers(min_value=0, max_value=2**31),
+    cuts=st.lists(st.tuples(st.floats(min_value=0.0, max_value=90.0), st.floats(min_value=0.0, max_value=1.0)),
+                  max_size=40),
+)
+def test_any_clip_gets_a_score_that_ends_in_time(tmp_path, duration, style, tempo, offset, seed, cuts):
+    plan = replace(plan_for(style, tempo=tempo, seed=seed), beat_offset=offset % (60.0 / tempo))
+    comp = compose(plan, tuple(SceneCut(t, s) for t, s in cuts), duration, tmp_path / "any.mid")
+    notes = read_notes(comp.midi_path)
+    assert notes
+    assert max(end for _, end, _, _ in notes) <= duration
+    assert all(0 <= t < duration for t in comp.beat_times)
+    assert comp.cuts_total == sum(1 for t, _ in cuts if t <= duration)
+    assert 0 <= comp.cuts_on_beat <= comp.cuts_total
