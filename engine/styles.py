@@ -193,7 +193,8 @@ _MOOD_WORDS: list[tuple[str, str]] = [
 _PACE_WORDS: list[tuple[str, str]] = [
     ("slow", "slow"), ("slower", "slow"), ("slowly", "slow"), ("mellow", "slow"), ("慢", "slow"),
     ("fast", "fast"), ("faster", "fast"), ("quick", "fast"), ("quicker", "fast"), ("speedy", "fast"),
-    ("快", "fast"), ("快速", "fast"), ("激烈", "fast"),
+    ("speed up", "fast"), ("more energy", "fast"), ("快", "fast"), ("快速", "fast"), ("激烈", "fast"), ("加快", "fast"),
+    ("放慢", "slow"),
 ]
 
 _INSTRUMENT_WORDS: list[tuple[str, str]] = [
@@ -211,7 +212,8 @@ _INSTRUMENT_WORDS: list[tuple[str, str]] = [
 _NO_MUSIC_WORDS: list[str] = [
     "no music", "without music", "remove music", "remove the music", "mute music", "mute the music",
     "music off", "turn off music", "turn off the music", "no background music", "no bgm", "remove bgm",
-    "original sound only", "original audio only", "drop the music",
+    "original sound only", "original audio only", "drop the music", "don't add music", "do not add music",
+    "without any music", "no soundtrack",
     "去掉音乐", "不要音乐", "去除音乐", "删除音乐", "删掉音乐", "无音乐", "关掉音乐", "关闭音乐", "不要背景音乐",
     "去掉背景音乐", "去掉配乐", "不要配乐", "只要原声", "静音音乐",
 ]
@@ -232,6 +234,7 @@ def _normalise(text: str) -> str:
 
 
 def _pattern(keyword: str) -> re.Pattern[str]:
+    keyword = _normalise(keyword)  # "don't" is matched as the text will read: "don t"
     if _CJK.search(keyword):
         return re.compile(re.escape(keyword))
     # Whole words; a space in the keyword also matches "-" or nothing ("lo fi", "lo-fi", "lofi").
@@ -276,7 +279,7 @@ def _find_keywords(text: str) -> list[tuple[int, str, str, str]]:
 
 _BPM = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|拍每分钟|拍/分)")
 _BPM_AFTER = re.compile(r"(?:tempo|bpm|节奏|速度|节拍)\s*(?:of|at|to|=|is)?\s*(\d{2,3}(?:\.\d+)?)(?!\s*%)")
-_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|pct\b)")
 _VOLUME_NUM = re.compile(r"(?:volume|音量)\s*(?:of|at|to|=|is)?\s*(0?\.\d+|1\.0|\d{1,3})(?![\d.])")
 
 

@@ -105,3 +105,12 @@ def test_resolve_style_aliases():
     assert resolve_style("calm") == "ambient"
     assert resolve_style("Hip Hop") == "hiphop"
     assert resolve_style("polka") is None
+
+
+def test_more_ways_of_saying_it():
+    assert parse_prompt("Don't add music!").no_music is True
+    assert parse_prompt("music at 30 percent").volume == pytest.approx(0.3)
+    assert parse_prompt("speed up").pace == "fast"
+    assert parse_prompt("放慢一点").pace == "slow"
+    no_drums = parse_prompt("no drums, music at 20%")
+    assert no_drums.no_music is False and no_drums.volume == pytest.approx(0.2)
