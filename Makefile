@@ -30,8 +30,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The main job on embedded defaults: make a demo clip, add music to it.
+# The main job on embedded defaults: the bot. With no chat tokens set it is a console chat with
+# the local backend in-process (type /demo for a demo clip, or the path of a video of yours).
 run: setup
+	$(VENV)/bin/aiwm run
+
+# The engine alone on a generated demo clip, no chat.
+demo: setup
 	$(VENV)/bin/aiwm demo
 
 test: setup
@@ -39,6 +44,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/engine.py
+	$(PY) bench/backend.py
 
 clean:
 	rm -rf $(VENV) data out .pytest_cache

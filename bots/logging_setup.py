@@ -12,10 +12,13 @@ import re
 import sys
 from typing import Iterable
 
-# Shapes of secrets we may not know the value of: Telegram bot tokens (123456:ABC...),
-# Nemo user tokens (nmv_usr_...), claim tokens, and Bearer headers.
+# Shapes of secrets we may not know the value of: Telegram bot tokens (123456:ABC..., also
+# URL-encoded as 123456%3AABC... in file-download URLs),
+# Nemo user tokens (nmv_usr_...), claim tokens, Bearer headers, and Discord interaction tokens
+# (in webhook and interaction-callback URLs, which discord.py logs at DEBUG).
 _SECRET_SHAPES = re.compile(
-    r"(\b\d{6,12}:[A-Za-z0-9_-]{30,}\b|nmv_usr_[A-Za-z0-9_-]+|clm_[A-Za-z0-9_-]+|(?<=Bearer )[A-Za-z0-9._~+/=-]+)"
+    r"((?<![0-9])\d{6,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}|nmv_usr_[A-Za-z0-9_-]+|clm_[A-Za-z0-9_-]+|(?<=Bearer )[A-Za-z0-9._~+/=-]+"
+    r"|(?<=/webhooks/)(?:\d+/)[A-Za-z0-9._-]{20,}|(?<=/interactions/)(?:\d+/)[A-Za-z0-9._-]{20,})"
 )
 MASK = "***"
 
