@@ -182,7 +182,8 @@ class _Score:
         }
         self.drums = _Part("drums", DRUM_CHANNEL, 0) if plan.drums else None
         self.voicing: dict[str, list[int] | None] = {role: None for role in self.parts}
-        self.lead_base = 60 + self.harmony.tonic_pc if self.harmony.tonic_pc < 7 else 48 + self.harmony.tonic_pc
+        # The melody's tonic sits between D4 and C#5, so the tune lies above the chords (G3-E5).
+        self.lead_base = 60 + self.harmony.tonic_pc if self.harmony.tonic_pc >= 2 else 72 + self.harmony.tonic_pc
 
     # --- helpers -----------------------------------------------------------------------------
     def bar_start(self, bar: int) -> int:
@@ -531,7 +532,7 @@ def _compose_miniature(score: _Score, beat_ticks: list[int], end_tick: int) -> N
         starts = [t for t in beat_ticks if t < end_tick - TPB // 2][-len(steps):] or [0]
         for i, (tick, step) in enumerate(zip(starts, steps[-len(starts):])):
             end = end_tick if i == len(starts) - 1 else starts[i + 1] - 10
-            lead.note(tick, end, score.harmony.pitch(step + 7, score.lead_base), score.velocity(0.5))
+            lead.note(tick, end, score.harmony.pitch(step, score.lead_base), score.velocity(0.5))
 
 
 def _compose_body(score: _Score, final_bar: int, cuts: list[SceneCut], sec_per_tick: float) -> list[float]:
@@ -597,7 +598,7 @@ def _compose_body(score: _Score, final_bar: int, cuts: list[SceneCut], sec_per_t
     final_start = score.bar_start(final_bar)
     lead = score.parts.get("lead")
     if lead is not None:
-        lead.note(final_start, score.end_tick, harmony.pitch(7, score.lead_base), score.velocity(0.6))
+        lead.note(final_start, score.end_tick, harmony.pitch(0, score.lead_base), score.velocity(0.6))
     if score.drums is not None:
         score.drums.note(final_start, final_start + TPB // 2, KICK, score.velocity(0.7))
         score.drums.note(final_start, final_start + TPB // 2, CRASH, score.velocity(0.6, 0.9))
