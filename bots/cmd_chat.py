@@ -25,10 +25,10 @@ def run(args: argparse.Namespace) -> int:
     # The chat is the output here; only warnings go to stderr unless a level was asked for.
     level = settings.aiwm_log_level if os.environ.get("AIWM_LOG_LEVEL") else "WARNING"
     setup_logging(level, settings.aiwm_log_format, settings.secrets())
-    return asyncio.run(chat(settings, args.out, args.language))
+    return asyncio.run(chat(settings, args.out, args.language, demo_when_empty=getattr(args, "demo_when_empty", False)))
 
 
-async def chat(settings: Settings, out_dir: Path, language: str | None) -> int:
+async def chat(settings: Settings, out_dir: Path, language: str | None, *, demo_when_empty: bool = False) -> int:
     surface = ConsoleSurface(out_dir)
     async with running_core(settings, [surface]) as core:
         await core.start()
@@ -36,4 +36,4 @@ async def chat(settings: Settings, out_dir: Path, language: str | None) -> int:
         if sys.stdin.isatty():
             return await console.run_interactive()
         lines = sys.stdin.read().splitlines()
-        return await console.run_piped(lines, core.drain)
+        return await console.run_piped(lines, core.drain, demo_when_empty=demo_when_empty)

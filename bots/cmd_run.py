@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         from bots import cmd_chat
 
         print("No TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN set: starting the console chat.", file=sys.stderr)
-        return cmd_chat.run(argparse.Namespace(out=args.out, language=None))
+        return cmd_chat.run(argparse.Namespace(out=args.out, language=None, demo_when_empty=True))
     setup_logging(settings.aiwm_log_level, settings.aiwm_log_format, settings.secrets())
     return asyncio.run(serve(settings))
 

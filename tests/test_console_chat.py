@@ -63,3 +63,16 @@ def test_lines_name_files_even_with_spaces_and_captions(tmp_path: Path) -> None:
     assert parse_line(f"{clip} lo-fi please") == ("lo-fi please", [clip])
     assert parse_line(f"/upload '{clip}'") == ("", [clip])
     assert parse_line("music at 20%") == ("music at 20%", [])
+
+
+def test_aiwm_run_with_no_tokens_and_no_input_shows_the_demo(tmp_path: Path) -> None:
+    env = {**os.environ, "AIWM_DATA_DIR": str(tmp_path / "data")}
+    for name in ("NEMO_API_URL", "NEMO_TOKEN", "TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"):
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-m", "bots.cli", "run", "--out", str(tmp_path / "out")],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+
+    assert result.returncode == 0, result.stderr
+    videos = saved_videos(result)
+    assert len(videos) == 1, result.stdout
+    assert stream(ffprobe(videos[0]), "audio")["codec_name"] == "aac"

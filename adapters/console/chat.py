@@ -101,8 +101,15 @@ class ConsoleChat:
             media=media, language=self._language, user_name=self._user, command=command,
         ))
 
-    async def run_piped(self, lines: list[str], drain) -> int:
-        """Handle every line in order, wait for the work they started, then list the results."""
+    async def run_piped(self, lines: list[str], drain, *, demo_when_empty: bool = False) -> int:
+        """Handle every line in order, wait for the work they started, then list the results.
+
+        With `demo_when_empty`, no input at all means "show me": the demo clip goes through the
+        whole product (local backend, agent, render) so a first run ends with a video.
+        """
+        if demo_when_empty and not any(line.strip() for line in lines):
+            self._stream.write("No input: sending the demo clip (/demo) through the bot.\n")
+            lines = ["/demo"]
         for line in lines:
             if line.strip() in QUIT_WORDS:
                 break
