@@ -283,3 +283,72 @@ class _Empty:
     texts: list = []
     videos: list = []
     progress: list = []
+
+
+@pytest.mark.parametrize("heartbeat", ["comment", "empty", "word", "event", "json"])
+async def test_every_heartbeat_form_is_just_a_sign_of_life(rig: Rig, clip: Path, heartbeat: str) -> None:
+    await rig.say("dm1", "/upload", [clip], command="upload")
+    await rig.settle()
+    await rig.faults({"heartbeat": heartbeat, "heartbeat_interval": 0.05, "turn_delay": 0.3})
+    await rig.say("dm1", "add upbeat music")
+    await rig.settle()
+    reply = rig.surface.chats["dm1"].texts[-1]
+    assert "music" in reply.lower() and "heartbeat" not in reply.lower() and "ping" not in reply.lower(), reply
+
+
+async def test_partial_text_is_shown_once(rig: Rig, clip: Path) -> None:
+    await rig.say("dm1", "/upload", [clip], command="upload")
+    await rig.settle()
+    await rig.faults({"partial": True})
+    await rig.say("dm1", "add lo-fi music")
+    await rig.settle()
+    reply = rig.surface.chats["dm1"].texts[-1]
+    lines = [line for line in reply.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), reply  # the deltas and the aggregate are not both shown
+
+
+async def test_an_in_stream_error_becomes_a_friendly_message(rig: Rig, clip: Path) -> None:
+    await rig.say("dm1", "/upload", [clip], command="upload")
+    await rig.settle()
+    await rig.faults({"stream_error": "model overloaded"})
+    await rig.say("dm1", "add lo-fi music")
+    await rig.settle()
+    reply = rig.surface.chats["dm1"].texts[-1]
+    assert "couldn't" in reply and "model overloaded" in reply, reply
+
+
+async def test_a_cut_stream_still_reports_what_changed_and_is_not_resent(rig: Rig, clip: Path) -> None:
+    await rig.say("dm1", "/upload", [clip], command="upload")
+    await rig.settle()
+    await rig.faults({"cut_stream": True})
+    before = [r for r in await rig.requests() if r.get("path") == "/run_sse"]
+    await rig.say("dm1", "add cinematic music")
+    await rig.settle()
+    after = [r for r in await rig.requests() if r.get("path") == "/run_sse"]
+
+    assert len(after) - len(before) == 1  # one message, one POST, even though the stream broke
+    reply = rig.surface.chats["dm1"].texts[-1]
+    assert "music" in reply.lower() or "bgm" in reply.lower(), reply
+
+
+async def test_the_temporary_issue_tail_is_dropped_when_the_work_was_done(rig: Rig, clip: Path) -> None:
+    await rig.say("dm1", "/upload", [clip], command="upload")
+    await rig.settle()
+    await rig.faults({"temporary_issue": True})
+    await rig.say("dm1", "add lo-fi music")
+    await rig.settle()
+    assert "temporary issue" not in rig.surface.chats["dm1"].texts[-1].lower()
+
+
+async def test_a_failed_render_says_so_and_the_chat_goes_on(rig: Rig, clip: Path) -> None:
+    await rig.faults({"render_fail": "encoder crashed"})
+    await rig.say("dm1", clips=[clip])
+    await rig.settle()
+    chat = rig.surface.chats["dm1"]
+    assert chat.videos == []
+    assert any("render" in text.lower() or "couldn't" in text.lower() for text in chat.texts), chat.texts
+
+    await rig.faults({"render_fail": None})
+    await rig.say("dm1", "export")
+    await rig.settle()
+    assert len(chat.videos) == 1
