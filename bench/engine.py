@@ -32,7 +32,8 @@ def make_clip(path: Path, seconds: float, seed: int = 1) -> list[float]:
     rng = random.Random(seed)
     lengths, total = [], 0.0
     while total < seconds:
-        step = min(round(rng.uniform(2.0, 7.0), 3), seconds - total)
+        # whole frames, so the known cut times are exact (lavfi rounds a partial frame up)
+        step = min(round(rng.uniform(2.0, 7.0) * 30) / 30, seconds - total)
         lengths.append(step)
         total += step
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
