@@ -79,13 +79,10 @@ def mix_and_mux(
     try:
         music = _read_music(music_wav, frames)
         music *= _fades(frames)[:, None]
-        weighted_music = k_weight(music)
     finally:
         original = _finish_decode(decoding, frames) if decoding is not None else None
     mixed, loudness, peak_db = mix_audio(music, original, music_volume=music_volume, speech_spans=speech_spans,
-                                         target_lufs=loudness_lufs, ceiling_db=true_peak_db - TRUE_PEAK_MARGIN_DB,
-                                         weighted_music=weighted_music)
-    del weighted_music
+                                         target_lufs=loudness_lufs, ceiling_db=true_peak_db - TRUE_PEAK_MARGIN_DB)
     del music, original
     if progress:
         progress(0.25)
@@ -208,56 +205,51 @@ def duck_curve(frames: int, spans: Sequence[tuple[float, float]], duck_db: float
 
 def mix_audio(music: np.ndarray, original: np.ndarray | None, *, music_volume: float,
               speech_spans: Sequence[tuple[float, float]] = (), target_lufs: float = -14.0,
-              ceiling_db: float = -1.6, weighted_music: np.ndarray | None = None,
-              ) -> tuple[np.ndarray, float, float]:
+              ceiling_db: float = -1.6) -> tuple[np.ndarray, float, float]:
     """The final mix (frames x 2, float32) at `target_lufs`, true peaks under `ceiling_db`.
 
     `music_volume` is a share: 1.0 makes the music as loud as the clip's own sound, 0.35 about
     9 dB under it, ducked a further 8 dB during `speech_spans`. Without an audible original the
-    music plays alone. Returns (mix, integrated LUFS, true peak dBTP).
+    music plays alone. Works in place on `music` and `original`; returns (mix, LUFS, dBTP).
 
-    K-weighting is linear, so the mix's weighted signal is the weighted original plus the
-    weighted music times its (slow) gain: each signal is filtered once, and every later level
-    decision is arithmetic on those, not another pass over the audio. `weighted_music` is the
-    music already K-weighted (the caller may do it while the clip's sound is still decoding).
+    K-weighting is linear, so the mix's weighted energy per millisecond is the original's plus
+    g^2 times the music's plus 2g times their cross term, with g the music's (slow) gain. One
+    filtering pass gathers those three per-millisecond sums; every level decision after that
+    is arithmetic on them, not another pass over the audio, and memory stays at the two signals.
     """
     volume = max(0.0, music_volume)
-    if weighted_music is None:
-        weighted_music = k_weight(music)
-    if original is None:
-        mixed, weighted = music, weighted_music
-        mixed *= np.float32(volume)
-        weighted *= np.float32(volume)
+    music_ms, original_ms, cross_ms = _weighted_stats(music, original)
+    gain: np.ndarray | float = volume
+    if original is not None:
+        original_lufs = _gated_loudness(_block_powers(original_ms, _LIMIT_BLOCK))
+        music_lufs = _gated_loudness(_block_powers(music_ms, _LIMIT_BLOCK))
+        if original_lufs is not None and music_lufs is not None:
+            gain = volume * 10.0 ** ((original_lufs - music_lufs) / 20.0)
+            if speech_spans and gain > 0:
+                gain = duck_curve(len(music), speech_spans) * np.float32(gain)
+    if np.ndim(gain):
+        per_ms_gain = gain[_LIMIT_BLOCK // 2:: _LIMIT_BLOCK][: len(music_ms)].astype(np.float64)
+        music *= gain[:, None]
     else:
-        weighted = k_weight(original)
-        original_lufs = _gated_loudness(_block_powers(_channel_energy(weighted)))
-        music_lufs = _gated_loudness(_block_powers(_channel_energy(weighted_music)))
-        if original_lufs is None or music_lufs is None:
-            gain: np.ndarray | np.float32 = np.float32(volume)  # nothing to level the music against
-        else:
-            gain = np.float32(volume * 10.0 ** ((original_lufs - music_lufs) / 20.0))
-            if speech_spans:
-                gain = duck_curve(len(music), speech_spans) * gain
-        curve = gain[:, None] if np.ndim(gain) else gain
-        music *= curve
-        weighted_music *= curve
-        mixed, weighted = original, weighted
+        per_ms_gain = float(gain)
+        music *= np.float32(gain)
+    energy_ms = music_ms * per_ms_gain**2
+    if original is None:
+        mixed = music
+    else:
+        energy_ms += original_ms + 2.0 * per_ms_gain * cross_ms
+        mixed = original
         mixed += music
-        weighted += weighted_music
-    del weighted_music
-    energy = _channel_energy(weighted)
-    del weighted
-    return _normalise(mixed, energy, target_lufs, ceiling_db)
+    return _normalise(mixed, energy_ms, target_lufs, ceiling_db)
 
 
-def _normalise(mixed: np.ndarray, energy: np.ndarray, target_lufs: float,
+def _normalise(mixed: np.ndarray, energy_ms: np.ndarray, target_lufs: float,
                ceiling_db: float) -> tuple[np.ndarray, float, float]:
     """Gain to the target, with a look-ahead true-peak limiter; the gain is re-aimed to make up
     for what the limiter takes. The search works on millisecond blocks (energy and peaks), so
     each round is arithmetic on a few thousand numbers a minute, not another pass over the audio.
     """
-    per_ms = _block_sums(energy, _LIMIT_BLOCK)
-    loudness = _gated_loudness(_block_powers(per_ms, _LIMIT_BLOCK))
+    loudness = _gated_loudness(_block_powers(energy_ms, _LIMIT_BLOCK))
     if loudness is None:
         return mixed, SILENT_LUFS, _db(float(np.max(np.abs(mixed))) if len(mixed) else 0.0)
     ceiling = 10.0 ** (ceiling_db / 20.0)
@@ -265,46 +257,70 @@ def _normalise(mixed: np.ndarray, energy: np.ndarray, target_lufs: float,
     max_gain = gain * 10.0 ** (MAX_MAKEUP_DB / 20.0)
     # Music and speech do not peak 3 dB over their samples between them (that needs energy right
     # at the Nyquist frequency), so frames 3 dB under the ceiling at the largest gain are safe.
-    peaks = _peak_envelope(mixed, floor=ceiling / max_gain * 10.0 ** (-3.0 / 20.0))
-    block_peaks = _block_max(peaks, _LIMIT_BLOCK)
+    block_peaks = _block_true_peaks(mixed, floor=ceiling / max_gain * 10.0 ** (-3.0 / 20.0))
     for _ in range(12):
         limiter = _limiter_blocks(block_peaks * gain, ceiling)
-        shaped = per_ms if limiter is None else per_ms * limiter[: len(per_ms)] ** 2
+        shaped = energy_ms if limiter is None else energy_ms * limiter[: len(energy_ms)] ** 2
         loudness = (_gated_loudness(_block_powers(shaped, _LIMIT_BLOCK)) or SILENT_LUFS) + _db(gain)
         if abs(loudness - target_lufs) < 0.05 or gain >= max_gain:
             break
         gain = min(gain * 10.0 ** ((target_lufs - loudness) / 20.0), max_gain)
         limiter = _limiter_blocks(block_peaks * gain, ceiling)  # always matches the gain kept
     if limiter is None:
-        total: np.ndarray | np.float32 = np.float32(gain)
-        mixed *= total
+        mixed *= np.float32(gain)
+        peak = float(block_peaks.max(initial=0.0)) * gain
     else:
-        total = _per_frame(limiter, len(mixed)) * np.float32(gain)
-        mixed *= total[:, None]
-    peak = float(np.max(peaks * total)) if len(peaks) else 0.0
+        for start in range(0, len(mixed), _CHUNK):  # per-frame gains a chunk at a time: little memory
+            part = mixed[start: start + _CHUNK]
+            part *= (_per_frame(limiter, start, len(part)) * np.float32(gain))[:, None]
+        peak = float(np.max(block_peaks * limiter)) * gain
     return mixed, loudness, _db(peak)
 
 
-def _peak_envelope(samples: np.ndarray, floor: float) -> np.ndarray:
-    """Per frame, the largest of the channels' 4x-oversampled values (true peak, BS.1770-4 annex 2).
+def _weighted_stats(music: np.ndarray, original: np.ndarray | None):
+    """Per millisecond: K-weighted energy of the music, of the original, and their cross term
+    (each summed over channels); the last two are None without an original. Filtered in chunks
+    (the filter state carries over), so no weighted copy of a whole signal is ever held."""
+    channels = music.shape[1]
+    state_music = np.zeros((len(_K_WEIGHTING), 2, channels), dtype=np.float32)
+    state_original = state_music.copy()
+    music_ms, original_ms, cross_ms = [], [], []
+    for start in range(0, len(music), _CHUNK):
+        weighted_music, state_music = sosfilt(_K_WEIGHTING, music[start: start + _CHUNK], axis=0, zi=state_music)
+        music_ms.append(_block_sums(np.einsum("ij,ij->i", weighted_music, weighted_music), _LIMIT_BLOCK))
+        if original is not None:
+            weighted, state_original = sosfilt(_K_WEIGHTING, original[start: start + _CHUNK], axis=0,
+                                               zi=state_original)
+            original_ms.append(_block_sums(np.einsum("ij,ij->i", weighted, weighted), _LIMIT_BLOCK))
+            cross_ms.append(_block_sums(np.einsum("ij,ij->i", weighted, weighted_music), _LIMIT_BLOCK))
+    join = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+    if original is None:
+        return join(music_ms), None, None
+    return join(music_ms), join(original_ms), join(cross_ms)
 
-    Only frames next to a sample above `floor` are interpolated: skipping the quiet ones keeps
-    this cheap, and they cannot hold a peak that matters.
-    """
-    peaks = np.maximum.reduce([np.abs(samples[:, c]) for c in range(samples.shape[1])])
-    hot_mask = peaks > floor
-    if not hot_mask.any():
-        return peaks
-    hot_mask[:-1] |= hot_mask[1:]  # the peak may sit between the frame before and a hot one
-    hot = np.flatnonzero(hot_mask)
+
+def _block_true_peaks(samples: np.ndarray, floor: float) -> np.ndarray:
+    """Per millisecond, the largest 4x-oversampled value over all channels (true peak,
+    BS.1770-4 annex 2). Only frames next to a sample above `floor` are interpolated: skipping
+    the quiet ones keeps this cheap, and they cannot hold a peak that matters."""
+    blocks = []
     taps = _UPSAMPLE.shape[0]
-    padded = np.pad(samples, ((taps, taps), (0, 0)))
-    # Values at t = m + 1/8, 3/8, 5/8, 7/8 from the polyphase filter (delay _UPSAMPLE_DELAY frames).
-    window = hot[:, None] + (taps + _UPSAMPLE_DELAY) - np.arange(taps)[None, :]
-    for c in range(samples.shape[1]):
-        between = np.abs(padded[window, c] @ _UPSAMPLE).max(axis=1)
-        np.maximum.at(peaks, hot, between)
-    return peaks
+    last = len(samples) - 1
+    for start in range(0, len(samples), _CHUNK):
+        part = samples[start: start + _CHUNK]
+        peaks = np.abs(part).max(axis=1)
+        hot_mask = peaks > floor
+        if hot_mask.any():
+            hot_mask[:-1] |= hot_mask[1:]  # the peak may sit between the frame before and a hot one
+            hot = np.flatnonzero(hot_mask)
+            # Values at t = m + 1/8, 3/8, 5/8, 7/8 from the polyphase filter (its delay is
+            # _UPSAMPLE_DELAY frames); indices past either end repeat the edge frame.
+            window = np.clip(hot[:, None] + (start + _UPSAMPLE_DELAY) - np.arange(taps)[None, :], 0, last)
+            for c in range(samples.shape[1]):
+                between = np.abs(samples[window, c] @ _UPSAMPLE).max(axis=1)
+                np.maximum.at(peaks, hot, between)
+        blocks.append(_block_max(peaks, _LIMIT_BLOCK))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def _limiter_blocks(block_peaks: np.ndarray, ceiling: float) -> np.ndarray | None:
@@ -321,9 +337,11 @@ def _limiter_blocks(block_peaks: np.ndarray, ceiling: float) -> np.ndarray | Non
     return np.minimum(smooth, needed)  # float rounding in the average must not let a peak through
 
 
-def _per_frame(block_gain: np.ndarray, frames: int) -> np.ndarray:
+def _per_frame(block_gain: np.ndarray, start: int, frames: int) -> np.ndarray:
+    """Gains for frames start..start+frames, interpolated between millisecond-block centres."""
     centres = (np.arange(len(block_gain)) + 0.5) * _LIMIT_BLOCK - 0.5
-    return np.interp(np.arange(frames, dtype=np.float32), centres, block_gain).astype(np.float32)
+    at = np.arange(start, start + frames, dtype=np.float64)
+    return np.interp(at, centres, block_gain).astype(np.float32)
 
 
 def _block_max(values: np.ndarray, size: int) -> np.ndarray:
@@ -341,9 +359,7 @@ def _block_sums(values: np.ndarray, size: int) -> np.ndarray:
 
 def true_peak(samples: np.ndarray) -> float:
     """Linear true peak of float samples (frames x channels), 4x oversampled."""
-    if len(samples) == 0:
-        return 0.0
-    return float(np.max(_peak_envelope(samples, floor=0.0)))
+    return float(_block_true_peaks(samples, floor=0.0).max(initial=0.0))
 
 
 def _db(linear: float) -> float:
@@ -365,21 +381,8 @@ _STEP = int(0.1 * RATE)  # ... overlapping by 75 %
 _FIR = firwin(48, 0.23, window=("kaiser", 6.0))
 _UPSAMPLE = (_FIR / _FIR.sum() * 4.0).reshape(12, 4).astype(np.float32)
 _UPSAMPLE_DELAY = 6  # frames; the filter's group delay (23.5 / 4) rounded up
-_LIMIT_BLOCK = RATE // 1000  # the limiter decides per millisecond
-
-
-def k_weight(samples: np.ndarray) -> np.ndarray:
-    """K-weighted copy of 48 kHz samples (frames x channels). engine.audio_analysis measures
-    whole signals; the mix needs the weighted signals themselves, to mix them like the audio."""
-    return sosfilt(_K_WEIGHTING, samples.astype(np.float32, copy=False), axis=0).astype(np.float32, copy=False)
-
-
-def _channel_energy(weighted: np.ndarray) -> np.ndarray:
-    """Per frame, the sum over channels of the squared K-weighted signal (L and R weigh 1)."""
-    energy = np.square(weighted[:, 0])
-    for c in range(1, weighted.shape[1]):
-        energy += np.square(weighted[:, c])
-    return energy
+_LIMIT_BLOCK = RATE // 1000  # the limiter (and the loudness search) works per millisecond
+_CHUNK = 10 * RATE  # long passes go 10 s at a time (a whole number of milliseconds)
 
 
 def _block_powers(energy: np.ndarray, frames_each: int = 1) -> np.ndarray:
@@ -407,4 +410,4 @@ def _gated_loudness(powers: np.ndarray) -> float | None:
     return -0.691 + 10.0 * math.log10(powers[loud & (block_lufs > relative)].mean())
 
 
-__all__ = ["MixResult", "mix_and_mux", "mix_audio", "k_weight", "true_peak", "duck_curve"]
+__all__ = ["MixResult", "mix_and_mux", "mix_audio", "true_peak", "duck_curve"]
