@@ -19,6 +19,7 @@ import av
 from engine.errors import EngineError, FitError
 from engine.ffmpeg import run_ffmpeg
 from engine.models import MediaInfo
+from engine.mux import mp4_copy_tag
 from engine.probe import probe
 
 # Container overhead (moov index, headers) for short clips, plus a share for longer ones.
@@ -50,10 +51,10 @@ def fit(input: Path, output: Path, *, max_bytes: int | None, max_width: int | No
     target = _within_caps(canvas, max_width, max_height)
     fits_size = max_bytes is None or info.size_bytes <= max_bytes
     if target == (info.display_width, info.display_height) and canvas == target and fits_size \
-            and info.video_codec in ("h264", "hevc", "av1") and input.suffix.lower() == ".mp4":
-        if input != output:
-            shutil.copyfile(input, output)
-        return FitResult(output, output.stat().st_size, target[0], target[1], reencoded=False)
+            and mp4_copy_tag(info.video_codec) is not None:
+        kept = _keep_picture(input, output, info, max_bytes)
+        if kept is not None:
+            return kept
 
     audio_bitrate = _audio_bitrate(input) if info.has_audio else 0
     attempts = _plans(info, target, max_bytes, audio_bitrate)
@@ -65,6 +66,55 @@ def fit(input: Path, output: Path, *, max_bytes: int | None, max_width: int | No
             return FitResult(output, written, size[0], size[1], reencoded=True)
         output.unlink(missing_ok=True)
     raise FitError(_too_big_message(max_bytes))
+
+
+def _keep_picture(input: Path, output: Path, info: MediaInfo, max_bytes: int | None) -> FitResult | None:
+    """The picture already fits: copy the file when it is a streamable MP4, else remux it into one
+    (video copied, +faststart so playback starts before the download ends). None if that fails."""
+    width, height = info.display_width, info.display_height
+    if "mp4" in info.container and _index_first(input):
+        if input != output:
+            shutil.copyfile(input, output)
+        return FitResult(output, output.stat().st_size, width, height, reencoded=False)
+    # Copy the sound too; if MP4 cannot hold it (PCM, Vorbis...), re-encode only the sound.
+    for audio in (["-c:a", "copy"], ["-c:a", "aac", "-b:a", "192k"]):
+        args = ["-y", "-i", str(input), "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "copy",
+                "-tag:v", mp4_copy_tag(info.video_codec) or "avc1", *audio,
+                "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", str(output)]
+        try:
+            run_ffmpeg(args, what="prepare the video")
+            break
+        except EngineError:
+            output.unlink(missing_ok=True)
+    else:
+        return None
+    size = output.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        output.unlink(missing_ok=True)
+        return None
+    return FitResult(output, size, width, height, reencoded=False)
+
+
+def _index_first(path: Path) -> bool:
+    """True when the MP4 index (moov) comes before the media data: it can play while downloading."""
+    try:
+        with open(path, "rb") as f:
+            while header := f.read(8):
+                if len(header) < 8:
+                    return False
+                size, name = int.from_bytes(header[:4], "big"), header[4:]
+                if name == b"moov":
+                    return True
+                if name == b"mdat":
+                    return False
+                if size == 1:
+                    size = int.from_bytes(f.read(8), "big") - 8
+                elif size < 8:
+                    return False
+                f.seek(size - 8, 1)
+    except OSError:
+        return False
+    return False
 
 
 def _plans(info: MediaInfo, target: tuple[int, int], max_bytes: int | None, audio_bitrate: int):

@@ -49,7 +49,7 @@ def test_best_quality_uses_most_of_the_cap(tmp_path):
 
 
 def test_a_video_that_already_fits_is_left_untouched(tmp_path):
-    clip = make_clip(tmp_path / "in.mp4", duration=1.0)
+    clip = make_clip(tmp_path / "in.mp4", duration=1.0, extra_args=["-movflags", "+faststart"])
     result = fit(clip, tmp_path / "out.mp4", max_bytes=50_000_000, max_width=1920, max_height=1080)
     assert not result.reencoded
     assert md5(result.output) == md5(clip)
@@ -93,3 +93,41 @@ def test_impossible_cap_is_a_friendly_fit_error(tmp_path):
     message = str(caught.value)
     assert "MB" in message and "\n" not in message and "in.mp4" not in message
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_fitting_mov_is_remuxed_into_a_streamable_mp4_without_reencoding(tmp_path):
+    clip = make_clip(tmp_path / "in.mov", duration=1.0)
+    result = fit(clip, tmp_path / "out.mp4", max_bytes=10_000_000)
+    assert not result.reencoded
+    out = probe(result.output)
+    assert "mp4" in out.container and out.video_codec == "h264" and out.has_audio
+    assert _packets(result.output) == _packets(clip)  # the picture is the very same bytes
+    assert _atoms(result.output).index("moov") < _atoms(result.output).index("mdat")
+
+
+def test_an_mp4_with_its_index_at_the_end_gets_it_moved_to_the_front(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=1.0)  # ffmpeg writes moov last by default
+    assert _atoms(clip).index("moov") > _atoms(clip).index("mdat")
+    result = fit(clip, tmp_path / "out.mp4", max_bytes=None)
+    assert not result.reencoded
+    assert _atoms(result.output).index("moov") < _atoms(result.output).index("mdat")
+
+
+def _packets(path: Path) -> str:
+    digest = hashlib.md5()
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size:
+                digest.update(bytes(packet))
+    return digest.hexdigest()
+
+
+def _atoms(path: Path) -> list[str]:
+    names, data, at = [], path.read_bytes(), 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        names.append(data[at + 4:at + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[at + 8:at + 16], "big")
+        at += max(size, 8)
+    return names
