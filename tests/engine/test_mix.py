@@ -166,3 +166,12 @@ def test_mix_audio_agrees_with_the_independent_loudness_meter():
     assert loudness == pytest.approx(-16.0, abs=0.3)
     assert peak_db <= -2.0 + 0.05
     assert 20 * np.log10(np.abs(mixed).max()) <= -2.0 + 0.05
+
+
+@pytest.mark.parametrize("music_seconds", [1.0, 3.5])
+def test_music_of_another_length_is_cut_or_padded_to_the_video(tmp_path, music_seconds):
+    # FluidSynth renders a release tail past the end; a short render must not shorten the video.
+    clip = make_clip(tmp_path / "in.mp4", duration=2.0, audio="tone")
+    result, info = render(tmp_path, clip, tone(music_seconds, 1000, 0.3))
+    out = probe(result.output)
+    assert abs(out.duration - info.duration) < 0.05

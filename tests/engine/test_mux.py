@@ -205,3 +205,21 @@ def test_missing_ffmpeg_is_reported_as_a_missing_tool(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # a machine without ffmpeg
     with pytest.raises(ToolMissingError):
         run_ffmpeg(["-version"])
+
+
+def test_trim_of_the_end_alone_keeps_the_copy(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=3.0)
+    result = render(tmp_path, clip, trim_end=1.6)
+    ends = stream_durations(result.output)
+    assert result.video_copied
+    assert ends["video"] == pytest.approx(1.6, abs=0.05)
+    assert ends["audio"] == pytest.approx(ends["video"], abs=0.05)
+
+
+def test_hevc_is_copied_with_the_tag_apple_players_need(tmp_path):
+    hevc = ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"]
+    clip = make_clip(tmp_path / "in.mp4", duration=1.0, video_codec=hevc)
+    result = render(tmp_path, clip)
+    assert result.video_copied
+    with av.open(str(result.output)) as container:
+        assert container.streams.video[0].codec_context.codec_tag == "hvc1"
