@@ -192,11 +192,14 @@ def _ramp(n: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n))).astype(np.float32)
 
 
-def duck_curve(frames: int, spans: Sequence[tuple[float, float]], duck_db: float = DUCK_DB) -> np.ndarray:
-    """Music gain over time: 1 outside speech, `duck_db` lower inside it, with smooth ramps.
+def duck(music: np.ndarray, spans: Sequence[tuple[float, float]], duck_db: float = DUCK_DB) -> np.ndarray:
+    """Lower `music` (in place) by `duck_db` during `spans`, with smooth eased ramps.
 
-    Built at 100 points a second and interpolated, so hour-long clips stay cheap.
+    Returns the gain at the centre of every millisecond block (for the loudness arithmetic).
+    The curve is drawn at 100 points a second and interpolated frame by frame only where it
+    is below 1, so an hour of music with a few spans costs next to nothing.
     """
+    frames = len(music)
     control_rate = 100
     points = int(math.ceil(frames / RATE * control_rate)) + 1
     times = np.arange(points) / control_rate
@@ -209,7 +212,17 @@ def duck_curve(frames: int, spans: Sequence[tuple[float, float]], duck_db: float
         depth = np.maximum(depth, np.minimum(going_down, coming_up))
     depth = 0.5 - 0.5 * np.cos(math.pi * depth)  # ease in and out of each ramp
     gain = 10.0 ** (duck_db * depth / 20.0)
-    return np.interp(np.arange(frames) / RATE, times, gain).astype(np.float32)
+    # Frame ranges where the gain dips: from the control point before to the one after.
+    ducked = np.flatnonzero(depth > 0)
+    if ducked.size:
+        breaks = np.flatnonzero(np.diff(ducked) > 1)
+        for first, last in zip(np.r_[ducked[0], ducked[breaks + 1]], np.r_[ducked[breaks], ducked[-1]]):
+            a = max(0, int((first - 1) * RATE / control_rate))
+            b = min(frames, int((last + 1) * RATE / control_rate) + 1)
+            at = np.arange(a, b, dtype=np.float64) / RATE
+            music[a:b] *= np.interp(at, times, gain).astype(np.float32)[:, None]
+    centres = (np.arange(frames // _LIMIT_BLOCK) + 0.5) * (_LIMIT_BLOCK / RATE)
+    return np.interp(centres, times, gain)
 
 
 def mix_audio(music: np.ndarray, original: np.ndarray | None, *, music_volume: float,
@@ -228,20 +241,17 @@ def mix_audio(music: np.ndarray, original: np.ndarray | None, *, music_volume: f
     """
     volume = max(0.0, music_volume)
     music_ms, original_ms, cross_ms = _weighted_stats(music, original)
-    gain: np.ndarray | float = volume
+    gain = volume
+    per_ms_gain: np.ndarray | float = 1.0
     if original is not None:
         original_lufs = _gated_loudness(_block_powers(original_ms, _LIMIT_BLOCK))
         music_lufs = _gated_loudness(_block_powers(music_ms, _LIMIT_BLOCK))
         if original_lufs is not None and music_lufs is not None:
             gain = volume * 10.0 ** ((original_lufs - music_lufs) / 20.0)
             if speech_spans and gain > 0:
-                gain = duck_curve(len(music), speech_spans) * np.float32(gain)
-    if np.ndim(gain):
-        per_ms_gain = gain[_LIMIT_BLOCK // 2:: _LIMIT_BLOCK][: len(music_ms)].astype(np.float64)
-        music *= gain[:, None]
-    else:
-        per_ms_gain = float(gain)
-        music *= np.float32(gain)
+                per_ms_gain = duck(music, speech_spans)
+    music *= np.float32(gain)
+    per_ms_gain = per_ms_gain * gain
     energy_ms = music_ms * per_ms_gain**2
     if original is None:
         mixed = music
@@ -436,4 +446,4 @@ def _gated_loudness(powers: np.ndarray) -> float | None:
     return -0.691 + 10.0 * math.log10(powers[loud & (block_lufs > relative)].mean())
 
 
-__all__ = ["MixResult", "mix_and_mux", "mix_audio", "true_peak", "duck_curve"]
+__all__ = ["MixResult", "mix_and_mux", "mix_audio", "true_peak", "duck"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.audio_analysis import integrated_loudness
-from engine.mix import duck_curve, mix_and_mux, mix_audio
+from engine.mix import duck, mix_and_mux, mix_audio
 from engine.probe import probe
 from tests.clips import make_clip
 
@@ -138,12 +138,15 @@ def test_music_ducks_while_someone_speaks(tmp_path):
     assert amplitude_at(mixed, 440, 1.8, 2.5) == pytest.approx(amplitude_at(mixed, 440, 0.6, 1.1), rel=0.1)
 
 
-def test_duck_curve_ramps_smoothly():
-    curve = duck_curve(3 * RATE, [(1.0, 2.0)])
-    steps = np.abs(np.diff(curve))
-    assert steps.max() < 0.001  # no clicks: at most a thousandth per sample
+def test_ducking_ramps_smoothly_and_reports_its_gain():
+    music = np.ones((3 * RATE, 2), dtype=np.float32)
+    per_ms = duck(music, [(1.0, 2.0)])
+    curve = music[:, 0]
+    assert np.abs(np.diff(curve)).max() < 0.001  # no clicks: at most a thousandth per sample
     assert curve[int(1.5 * RATE)] == pytest.approx(10 ** (-8 / 20), rel=0.01)
-    assert curve[int(0.2 * RATE)] == pytest.approx(1.0)
+    assert curve[int(0.2 * RATE)] == 1.0 and curve[int(2.8 * RATE)] == 1.0
+    assert len(per_ms) == 3000
+    assert per_ms[1500] == pytest.approx(curve[int(1.5005 * RATE)], rel=0.001)
 
 
 def test_music_fades_in_and_out(tmp_path):
