@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 import tempfile
 import warnings
@@ -75,27 +76,31 @@ def mix_and_mux(
         raise EngineError("The trim leaves no video to work with.")
     frames = int(round(length * RATE))
 
-    # Decode the clip's sound in the background while the music is read.
-    decoding = _start_decode(video, start, length) if has_original_audio else None
-    try:
-        music = _read_music(music_wav, frames)
-        _fade(music)
-    finally:
-        original = _finish_decode(decoding, frames) if decoding is not None else None
-    mixed, loudness, peak_db = mix_audio(music, original, music_volume=music_volume, speech_spans=speech_spans,
-                                         target_lufs=loudness_lufs, ceiling_db=true_peak_db - TRUE_PEAK_MARGIN_DB)
-    del music, original
-    if progress:
-        progress(0.25)
-
     copy_video = can_copy_video(video, info, start, titles)
-    with tempfile.TemporaryDirectory(prefix="aiwm-mix-") as work:
-        raw = Path(work) / "mix.f32"
-        mixed.astype("<f4", copy=False).tofile(raw)
-        del mixed
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # The sound lives in files next to the output, mapped into memory a chunk at a time:
+    # a ten-minute clip costs no more RAM than a ten-second one.
+    with tempfile.TemporaryDirectory(prefix=".aiwm-mix-", dir=output.parent) as work_dir:
+        work = Path(work_dir)
+        raw = work / "mix.f32"
+        decoding = _start_decode(video, start, length, raw) if has_original_audio else None
+        try:
+            music = _open_music(music_wav, frames, work)  # read while the clip's sound decodes
+        finally:
+            has_sound = _finish_decode(decoding, raw, frames) if decoding is not None else False
+        if not has_sound:
+            _zero_file(raw, frames)
+        mixed = np.memmap(raw, dtype="<f4", mode="r+", shape=(frames, 2))
+        loudness, peak_db = _mix_into(mixed, music, has_original=has_sound, music_volume=music_volume,
+                                      speech_spans=speech_spans, target_lufs=loudness_lufs,
+                                      ceiling_db=true_peak_db - TRUE_PEAK_MARGIN_DB)
+        mixed.flush()
+        del mixed, music
+        if progress:
+            progress(0.25)
         args = mux_args(video, raw, output, info=info, start=start, length=length,
-                         trim_end=trim_end, copy_video=copy_video,
-                         titles=titles, metadata=metadata or {}, work=Path(work))
+                        trim_end=trim_end, copy_video=copy_video,
+                        titles=titles, metadata=metadata or {}, work=work)
         scaled = None
         if progress:
             scaled = lambda f: progress(0.25 + 0.75 * f)  # noqa: E731
@@ -107,12 +112,37 @@ def mix_and_mux(
 # --- the audio -----------------------------------------------------------------------------
 
 
-def _read_music(path: Path, frames: int) -> np.ndarray:
-    """The synthesised WAV as float32 stereo at 48 kHz, cut or padded to exactly `frames`.
+class _Music:
+    """The music as float32 stereo chunks, exactly `frames` long (cut or zero-padded), faded in
+    and out, read from a memory-mapped file so it is never all in memory at once."""
 
-    16/32-bit integer and float WAVs are mapped from disk directly; anything else (another
-    rate, more channels, another format) goes through ffmpeg.
-    """
+    def __init__(self, data: np.ndarray, scale: float, frames: int, fade: bool = True) -> None:
+        self.data, self.scale, self.frames = data, np.float32(scale), frames
+        seconds = frames / RATE
+        self.fade_in = int(min(0.5, 0.1 * seconds) * RATE) if fade else 0
+        self.fade_out = int(min(2.0, 0.15 * seconds) * RATE) if fade else 0
+
+    def chunk(self, a: int, b: int) -> np.ndarray:
+        out = np.zeros((b - a, 2), dtype=np.float32)
+        have = max(0, min(b, len(self.data)) - a)
+        if have:
+            part = self.data[a: a + have]
+            out[:have] = part.reshape(have, -1)  # a mono column spreads over both channels
+            if self.scale != 1.0:
+                out[:have] *= self.scale
+        if a < self.fade_in:
+            end = min(b, self.fade_in)
+            out[: end - a] *= _ramp(self.fade_in)[a:end, None]
+        first = self.frames - self.fade_out
+        if b > first and self.fade_out > 1:
+            begin = max(a, first)
+            out[begin - a:] *= _ramp(self.fade_out)[::-1][begin - first: b - first, None]
+        return out
+
+
+def _open_music(path: Path, frames: int, work: Path) -> _Music:
+    """16/32-bit integer and float WAVs at 48 kHz are mapped from disk directly; anything else
+    (another rate, more channels, another format) is decoded by ffmpeg into a raw file first."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", wavfile.WavFileWarning)  # unknown chunks are fine
@@ -120,157 +150,163 @@ def _read_music(path: Path, frames: int) -> np.ndarray:
     except (ValueError, OSError, EOFError):
         rate, data = 0, None
     scale = _WAV_SCALES.get(str(data.dtype)) if data is not None else None
-    if rate != RATE or scale is None or data.ndim > 2 or (data.ndim == 2 and data.shape[1] > 2):
-        samples = _finish_decode(_start_decode(path, 0.0, None), frames)
-        if samples is None:
-            raise EngineError("Could not read the music track.")
-        return samples
-    pcm = data[:frames].reshape(min(len(data), frames), -1)
-    samples = np.zeros((frames, 2), dtype=np.float32)
-    samples[: len(pcm)] = pcm  # a mono column spreads over both channels
-    if scale != 1.0:
-        samples *= np.float32(scale)
-    return samples
+    if rate == RATE and scale is not None and (data.ndim == 1 or data.shape[1] <= 2):
+        return _Music(data, scale, frames)
+    raw = work / "music.f32"
+    if not _finish_decode(_start_decode(path, 0.0, None, raw), raw, frames):
+        raise EngineError("Could not read the music track.")
+    return _Music(np.memmap(raw, dtype="<f4", mode="r", shape=(frames, 2)), 1.0, frames)
 
 
 _WAV_SCALES = {"int16": 1.0 / 32768.0, "int32": 1.0 / 2147483648.0, "float32": 1.0, "float64": 1.0}
 
 
-def _start_decode(path: Path, start: float, length: float | None) -> subprocess.Popen:
-    """Start ffmpeg decoding the first audio stream to float32 stereo 48 kHz on its stdout."""
-    command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+def _start_decode(path: Path, start: float, length: float | None, dest: Path) -> subprocess.Popen:
+    """Start ffmpeg decoding the first audio stream to a raw float32 stereo 48 kHz file."""
+    command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if start > 0:
         command += ["-ss", f"{start:.6f}"]
     command += ["-i", str(path)]
     if length is not None:
         command += ["-t", f"{length:.6f}"]
-    command += ["-map", "0:a:0", "-vn", "-ac", "2", "-ar", str(RATE), "-f", "f32le", "pipe:1"]
-    errors = tempfile.TemporaryFile()  # a file, so a chatty stderr can never block the decoder
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-    process.errors_file = errors  # type: ignore[attr-defined]
-    return process
+    command += ["-map", "0:a:0", "-vn", "-ac", "2", "-ar", str(RATE), "-f", "f32le", str(dest)]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _finish_decode(process: subprocess.Popen, frames: int) -> np.ndarray | None:
-    """The decoded sound, exactly `frames` long (zero-padded); None when it cannot be read.
-
-    Read straight into the final array: no intermediate bytes, no copy.
-    """
-    samples = np.zeros((frames, 2), dtype=np.float32)
-    view = memoryview(samples).cast("B")
-    filled = 0
-    assert process.stdout is not None
-    with process.errors_file:  # type: ignore[attr-defined]
-        while filled < len(view):
-            got = process.stdout.readinto(view[filled:])
-            if not got:
-                break
-            filled += got
-        process.stdout.close()  # anything longer than the video is not wanted
-        code = process.wait()
-        if code != 0 and filled < len(view):
-            process.errors_file.seek(0)  # type: ignore[attr-defined]
-            tail = process.errors_file.read()[-1000:].decode("utf-8", "replace")  # type: ignore[attr-defined]
-            log.debug("audio decode failed: %s", tail)
-            return None
-    return samples
+def _finish_decode(process: subprocess.Popen, dest: Path, frames: int) -> bool:
+    """Wait for the decode; make the file exactly `frames` long (cut, or padded with silence).
+    False when the sound could not be read (then the music plays alone)."""
+    _, errors = process.communicate()
+    if process.returncode != 0 or not dest.exists():
+        log.debug("audio decode failed: %s", errors.decode("utf-8", "replace")[-1000:])
+        dest.unlink(missing_ok=True)
+        return False
+    os.truncate(dest, frames * 2 * 4)
+    return True
 
 
-def _fade(music: np.ndarray) -> None:
-    """Fade the music in briefly and out longer (raised-cosine ramps), touching only the ends."""
-    frames = len(music)
-    seconds = frames / RATE
-    fade_in = int(min(0.5, 0.1 * seconds) * RATE)
-    fade_out = int(min(2.0, 0.15 * seconds) * RATE)
-    if fade_in > 1:
-        music[:fade_in] *= _ramp(fade_in)[:, None]
-    if fade_out > 1:
-        music[frames - fade_out:] *= _ramp(fade_out)[::-1, None]
+def _zero_file(dest: Path, frames: int) -> None:
+    with open(dest, "wb") as f:
+        f.truncate(frames * 2 * 4)  # a sparse file of silence
 
 
 def _ramp(n: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n))).astype(np.float32)
 
 
-def duck(music: np.ndarray, spans: Sequence[tuple[float, float]], duck_db: float = DUCK_DB) -> np.ndarray:
-    """Lower `music` (in place) by `duck_db` during `spans`, with smooth eased ramps.
+class _DuckCurve:
+    """Music gain over time: 1 outside speech, `duck_db` lower inside it, with eased ramps.
 
-    Returns the gain at the centre of every millisecond block (for the loudness arithmetic).
-    The curve is drawn at 100 points a second and interpolated frame by frame only where it
-    is below 1, so an hour of music with a few spans costs next to nothing.
+    Drawn at 100 points a second; interpolated frame by frame only where it dips below 1, so an
+    hour of music with a few spans costs next to nothing.
     """
-    frames = len(music)
-    control_rate = 100
-    points = int(math.ceil(frames / RATE * control_rate)) + 1
-    times = np.arange(points) / control_rate
-    depth = np.zeros(points)  # 0 = no ducking, 1 = fully ducked
-    for span_start, span_end in spans:
-        if span_end <= span_start:
-            continue
-        going_down = np.clip((times - (span_start - DUCK_ATTACK)) / DUCK_ATTACK, 0.0, 1.0)
-        coming_up = np.clip(1.0 - (times - span_end) / DUCK_RELEASE, 0.0, 1.0)
-        depth = np.maximum(depth, np.minimum(going_down, coming_up))
-    depth = 0.5 - 0.5 * np.cos(math.pi * depth)  # ease in and out of each ramp
-    gain = 10.0 ** (duck_db * depth / 20.0)
-    # Frame ranges where the gain dips: from the control point before to the one after.
-    ducked = np.flatnonzero(depth > 0)
-    if ducked.size:
-        breaks = np.flatnonzero(np.diff(ducked) > 1)
-        for first, last in zip(np.r_[ducked[0], ducked[breaks + 1]], np.r_[ducked[breaks], ducked[-1]]):
-            a = max(0, int((first - 1) * RATE / control_rate))
-            b = min(frames, int((last + 1) * RATE / control_rate) + 1)
-            at = np.arange(a, b, dtype=np.float64) / RATE
-            music[a:b] *= np.interp(at, times, gain).astype(np.float32)[:, None]
-    centres = (np.arange(frames // _LIMIT_BLOCK) + 0.5) * (_LIMIT_BLOCK / RATE)
-    return np.interp(centres, times, gain)
+
+    CONTROL_RATE = 100
+
+    def __init__(self, frames: int, spans: Sequence[tuple[float, float]], duck_db: float = DUCK_DB) -> None:
+        points = int(math.ceil(frames / RATE * self.CONTROL_RATE)) + 1
+        self.times = np.arange(points) / self.CONTROL_RATE
+        depth = np.zeros(points)  # 0 = no ducking, 1 = fully ducked
+        for span_start, span_end in spans:
+            if span_end <= span_start:
+                continue
+            going_down = np.clip((self.times - (span_start - DUCK_ATTACK)) / DUCK_ATTACK, 0.0, 1.0)
+            coming_up = np.clip(1.0 - (self.times - span_end) / DUCK_RELEASE, 0.0, 1.0)
+            depth = np.maximum(depth, np.minimum(going_down, coming_up))
+        depth = 0.5 - 0.5 * np.cos(math.pi * depth)  # ease in and out of each ramp
+        self.gain = 10.0 ** (duck_db * depth / 20.0)
+        # Frame ranges where the gain dips: from the control point before to the one after.
+        ducked = np.flatnonzero(depth > 0)
+        self.ranges: list[tuple[int, int]] = []
+        if ducked.size:
+            breaks = np.flatnonzero(np.diff(ducked) > 1)
+            for first, last in zip(np.r_[ducked[0], ducked[breaks + 1]], np.r_[ducked[breaks], ducked[-1]]):
+                a = max(0, int((first - 1) * RATE / self.CONTROL_RATE))
+                b = min(frames, int((last + 1) * RATE / self.CONTROL_RATE) + 1)
+                self.ranges.append((a, b))
+        centres = (np.arange(frames // _LIMIT_BLOCK) + 0.5) * (_LIMIT_BLOCK / RATE)
+        self.per_ms = np.interp(centres, self.times, self.gain)
+
+    def apply(self, chunk: np.ndarray, start: int) -> None:
+        """Duck `chunk` (frames start.. of the music) in place."""
+        end = start + len(chunk)
+        for a, b in self.ranges:
+            a, b = max(a, start), min(b, end)
+            if a < b:
+                at = np.arange(a, b, dtype=np.float64) / RATE
+                chunk[a - start: b - start] *= np.interp(at, self.times, self.gain).astype(np.float32)[:, None]
+
+
+def duck(music: np.ndarray, spans: Sequence[tuple[float, float]], duck_db: float = DUCK_DB) -> np.ndarray:
+    """Lower `music` (in place) by `duck_db` during `spans`; returns the gain per millisecond."""
+    curve = _DuckCurve(len(music), spans, duck_db)
+    curve.apply(music, 0)
+    return curve.per_ms
 
 
 def mix_audio(music: np.ndarray, original: np.ndarray | None, *, music_volume: float,
               speech_spans: Sequence[tuple[float, float]] = (), target_lufs: float = -14.0,
               ceiling_db: float = -1.6) -> tuple[np.ndarray, float, float]:
-    """The final mix (frames x 2, float32) at `target_lufs`, true peaks under `ceiling_db`.
+    """The final mix (frames x 2, float32) of in-memory signals; see `_mix_into`.
+    Works in place on `original` when given; returns (mix, LUFS, dBTP)."""
+    mixed = original if original is not None else np.zeros((len(music), 2), dtype=np.float32)
+    loudness, peak = _mix_into(mixed, _Music(music, 1.0, len(music), fade=False), has_original=original is not None,
+                               music_volume=music_volume, speech_spans=speech_spans,
+                               target_lufs=target_lufs, ceiling_db=ceiling_db)
+    return mixed, loudness, peak
+
+
+def _mix_into(mixed: np.ndarray, music: _Music, *, has_original: bool, music_volume: float,
+              speech_spans: Sequence[tuple[float, float]], target_lufs: float,
+              ceiling_db: float) -> tuple[float, float]:
+    """Turn `mixed` (the clip's sound, or silence) into the final mix, in place, chunk by chunk.
 
     `music_volume` is a share: 1.0 makes the music as loud as the clip's own sound, 0.35 about
     9 dB under it, ducked a further 8 dB during `speech_spans`. Without an audible original the
-    music plays alone. Works in place on `music` and `original`; returns (mix, LUFS, dBTP).
+    music plays alone. The result sits at `target_lufs` with true peaks under `ceiling_db`;
+    returns (integrated LUFS, true peak dBTP).
 
     K-weighting is linear, so the mix's weighted energy per millisecond is the original's plus
     g^2 times the music's plus 2g times their cross term, with g the music's (slow) gain. One
     filtering pass gathers those three per-millisecond sums; every level decision after that
-    is arithmetic on them, not another pass over the audio, and memory stays at the two signals.
+    is arithmetic on them, not another pass of filtering.
     """
     volume = max(0.0, music_volume)
-    music_ms, original_ms, cross_ms = _weighted_stats(music, original)
+    music_ms, original_ms, cross_ms = _weighted_stats(music, mixed if has_original else None)
     gain = volume
-    per_ms_gain: np.ndarray | float = 1.0
-    if original is not None:
+    curve = None
+    if has_original:
         original_lufs = _gated_loudness(_block_powers(original_ms, _LIMIT_BLOCK))
         music_lufs = _gated_loudness(_block_powers(music_ms, _LIMIT_BLOCK))
         if original_lufs is not None and music_lufs is not None:
             gain = volume * 10.0 ** ((original_lufs - music_lufs) / 20.0)
             if speech_spans and gain > 0:
-                per_ms_gain = duck(music, speech_spans)
-    music *= np.float32(gain)
-    per_ms_gain = per_ms_gain * gain
+                curve = _DuckCurve(music.frames, speech_spans)
+    per_ms_gain = gain if curve is None else curve.per_ms * gain
     energy_ms = music_ms * per_ms_gain**2
-    if original is None:
-        mixed = music
-    else:
+    if has_original:
         energy_ms += original_ms + 2.0 * per_ms_gain * cross_ms
-        mixed = original
-        mixed += music
+    for start in range(0, len(mixed), _CHUNK):
+        part = music.chunk(start, min(start + _CHUNK, len(mixed)))
+        part *= np.float32(gain)
+        if curve is not None:
+            curve.apply(part, start)
+        if has_original:
+            mixed[start: start + len(part)] += part
+        else:
+            mixed[start: start + len(part)] = part
     return _normalise(mixed, energy_ms, target_lufs, ceiling_db)
 
 
 def _normalise(mixed: np.ndarray, energy_ms: np.ndarray, target_lufs: float,
-               ceiling_db: float) -> tuple[np.ndarray, float, float]:
+               ceiling_db: float) -> tuple[float, float]:
     """Gain to the target, with a look-ahead true-peak limiter; the gain is re-aimed to make up
     for what the limiter takes. The search works on millisecond blocks (energy and peaks), so
     each round is arithmetic on a few thousand numbers a minute, not another pass over the audio.
     """
     loudness = _gated_loudness(_block_powers(energy_ms, _LIMIT_BLOCK))
     if loudness is None:
-        return mixed, SILENT_LUFS, _db(float(np.max(np.abs(mixed))) if len(mixed) else 0.0)
+        return SILENT_LUFS, _db(float(_block_max(_largest_magnitude(mixed), _LIMIT_BLOCK).max(initial=0.0)))
     ceiling = 10.0 ** (ceiling_db / 20.0)
     gain = 10.0 ** ((target_lufs - loudness) / 20.0)
     max_gain = gain * 10.0 ** (MAX_MAKEUP_DB / 20.0)
@@ -286,30 +322,31 @@ def _normalise(mixed: np.ndarray, energy_ms: np.ndarray, target_lufs: float,
         gain = min(gain * 10.0 ** ((target_lufs - loudness) / 20.0), max_gain)
         limiter = _limiter_blocks(block_peaks * gain, ceiling)  # always matches the gain kept
     if limiter is None:
-        mixed *= np.float32(gain)
+        for start in range(0, len(mixed), _CHUNK):
+            mixed[start: start + _CHUNK] *= np.float32(gain)
         peak = float(block_peaks.max(initial=0.0)) * gain
     else:
         for start in range(0, len(mixed), _CHUNK):  # per-frame gains a chunk at a time: little memory
             part = mixed[start: start + _CHUNK]
             part *= (_per_frame(limiter, start, len(part)) * np.float32(gain))[:, None]
         peak = float(np.max(block_peaks * limiter)) * gain
-    return mixed, loudness, _db(peak)
+    return loudness, _db(peak)
 
 
-def _weighted_stats(music: np.ndarray, original: np.ndarray | None):
+def _weighted_stats(music: _Music, original: np.ndarray | None):
     """Per millisecond: K-weighted energy of the music, of the original, and their cross term
     (each summed over channels); the last two are None without an original. Filtered in chunks
     (the filter state carries over), so no weighted copy of a whole signal is ever held."""
-    channels = music.shape[1]
-    state_music = np.zeros((len(_K_WEIGHTING), 2, channels), dtype=np.float32)
+    state_music = np.zeros((len(_K_WEIGHTING), 2, 2), dtype=np.float32)
     state_original = state_music.copy()
     music_ms, original_ms, cross_ms = [], [], []
-    for start in range(0, len(music), _CHUNK):
-        weighted_music, state_music = sosfilt(_K_WEIGHTING, music[start: start + _CHUNK], axis=0, zi=state_music)
+    for start in range(0, music.frames, _CHUNK):
+        end = min(start + _CHUNK, music.frames)
+        weighted_music, state_music = sosfilt(_K_WEIGHTING, music.chunk(start, end), axis=0, zi=state_music)
         music_ms.append(_block_sums(_channel_products(weighted_music, weighted_music), _LIMIT_BLOCK))
         if original is not None:
-            weighted, state_original = sosfilt(_K_WEIGHTING, original[start: start + _CHUNK], axis=0,
-                                               zi=state_original)
+            weighted, state_original = sosfilt(_K_WEIGHTING, np.asarray(original[start:end], dtype=np.float32),
+                                               axis=0, zi=state_original)
             original_ms.append(_block_sums(_channel_products(weighted, weighted), _LIMIT_BLOCK))
             cross_ms.append(_block_sums(_channel_products(weighted, weighted_music), _LIMIT_BLOCK))
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
