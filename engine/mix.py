@@ -78,7 +78,7 @@ def mix_and_mux(
 
     copy_video = can_copy_video(video, info, start, titles)
     output.parent.mkdir(parents=True, exist_ok=True)
-    # The sound lives in files next to the output, mapped into memory a chunk at a time:
+    # The sound lives in files next to the output, read and written a chunk at a time:
     # a ten-minute clip costs no more RAM than a ten-second one.
     with tempfile.TemporaryDirectory(prefix=".aiwm-mix-", dir=output.parent) as work_dir:
         work = Path(work_dir)
@@ -90,12 +90,9 @@ def mix_and_mux(
             has_sound = _finish_decode(decoding, raw, frames) if decoding is not None else False
         if not has_sound:
             _zero_file(raw, frames)
-        mixed = np.memmap(raw, dtype="<f4", mode="r+", shape=(frames, 2))
-        loudness, peak_db = _mix_into(mixed, music, has_original=has_sound, music_volume=music_volume,
-                                      speech_spans=speech_spans, target_lufs=loudness_lufs,
-                                      ceiling_db=true_peak_db - TRUE_PEAK_MARGIN_DB)
-        mixed.flush()
-        del mixed, music
+        loudness, peak_db = _mix_into(_Frames(frames, path=raw), music, has_original=has_sound,
+                                      music_volume=music_volume, speech_spans=speech_spans,
+                                      target_lufs=loudness_lufs, ceiling_db=true_peak_db - TRUE_PEAK_MARGIN_DB)
         if progress:
             progress(0.25)
         args = mux_args(video, raw, output, info=info, start=start, length=length,
@@ -112,21 +109,46 @@ def mix_and_mux(
 # --- the audio -----------------------------------------------------------------------------
 
 
+class _Frames:
+    """frames x 2 float32 audio read and written a chunk at a time: an array in memory, or a raw
+    file that is never loaded or mapped whole, so memory does not grow with the clip's length."""
+
+    def __init__(self, frames: int, *, array: np.ndarray | None = None, path: Path | None = None) -> None:
+        self.frames, self.array, self.path = frames, array, path
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        if self.array is not None:
+            return self.array[a:b]
+        return np.fromfile(self.path, dtype="<f4", count=(b - a) * 2, offset=a * 8).reshape(-1, 2)
+
+    def write(self, a: int, data: np.ndarray) -> None:
+        if self.array is not None:
+            self.array[a: a + len(data)] = data
+            return
+        with open(self.path, "r+b") as f:
+            f.seek(a * 8)
+            f.write(np.ascontiguousarray(data, dtype="<f4").tobytes())
+
+
 class _Music:
     """The music as float32 stereo chunks, exactly `frames` long (cut or zero-padded), faded in
-    and out, read from a memory-mapped file so it is never all in memory at once."""
+    and out; `read(a, b)` gives the stored frames a..b (fewer at the end), any dtype, 1-2 channels."""
 
-    def __init__(self, data: np.ndarray, scale: float, frames: int, fade: bool = True) -> None:
-        self.data, self.scale, self.frames = data, np.float32(scale), frames
+    def __init__(self, read: Callable[[int, int], np.ndarray], available: int, scale: float, frames: int,
+                 fade: bool = True) -> None:
+        self.read, self.available, self.scale, self.frames = read, available, np.float32(scale), frames
         seconds = frames / RATE
         self.fade_in = int(min(0.5, 0.1 * seconds) * RATE) if fade else 0
         self.fade_out = int(min(2.0, 0.15 * seconds) * RATE) if fade else 0
 
     def chunk(self, a: int, b: int) -> np.ndarray:
         out = np.zeros((b - a, 2), dtype=np.float32)
-        have = max(0, min(b, len(self.data)) - a)
+        have = max(0, min(b, self.available) - a)
         if have:
-            part = self.data[a: a + have]
+            part = self.read(a, a + have)
             out[:have] = part.reshape(have, -1)  # a mono column spreads over both channels
             if self.scale != 1.0:
                 out[:have] *= self.scale
@@ -141,21 +163,27 @@ class _Music:
 
 
 def _open_music(path: Path, frames: int, work: Path) -> _Music:
-    """16/32-bit integer and float WAVs at 48 kHz are mapped from disk directly; anything else
+    """16/32-bit integer and float WAVs at 48 kHz are read from disk chunk by chunk; anything else
     (another rate, more channels, another format) is decoded by ffmpeg into a raw file first."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", wavfile.WavFileWarning)  # unknown chunks are fine
-            rate, data = wavfile.read(str(path), mmap=True)
-    except (ValueError, OSError, EOFError):
-        rate, data = 0, None
-    scale = _WAV_SCALES.get(str(data.dtype)) if data is not None else None
-    if rate == RATE and scale is not None and (data.ndim == 1 or data.shape[1] <= 2):
-        return _Music(data, scale, frames)
+            rate, data = wavfile.read(str(path), mmap=True)  # only to find where the samples are
+        dtype, shape, offset = data.dtype, data.shape, int(data.offset)
+        del data
+    except (ValueError, OSError, EOFError, AttributeError):
+        rate, dtype, shape, offset = 0, None, (0,), 0
+    scale = _WAV_SCALES.get(str(dtype))
+    channels = shape[1] if len(shape) == 2 else 1
+    if rate == RATE and scale is not None and channels <= 2:
+        def read(a: int, b: int) -> np.ndarray:
+            count = (b - a) * channels
+            return np.fromfile(path, dtype=dtype, count=count, offset=offset + a * channels * dtype.itemsize)
+        return _Music(read, shape[0], scale, frames)
     raw = work / "music.f32"
     if not _finish_decode(_start_decode(path, 0.0, None, raw), raw, frames):
         raise EngineError("Could not read the music track.")
-    return _Music(np.memmap(raw, dtype="<f4", mode="r", shape=(frames, 2)), 1.0, frames)
+    return _Music(_Frames(frames, path=raw).read, frames, 1.0, frames)
 
 
 _WAV_SCALES = {"int16": 1.0 / 32768.0, "int32": 1.0 / 2147483648.0, "float32": 1.0, "float64": 1.0}
@@ -250,13 +278,14 @@ def mix_audio(music: np.ndarray, original: np.ndarray | None, *, music_volume: f
     """The final mix (frames x 2, float32) of in-memory signals; see `_mix_into`.
     Works in place on `original` when given; returns (mix, LUFS, dBTP)."""
     mixed = original if original is not None else np.zeros((len(music), 2), dtype=np.float32)
-    loudness, peak = _mix_into(mixed, _Music(music, 1.0, len(music), fade=False), has_original=original is not None,
+    source = _Music(lambda a, b: music[a:b], len(music), 1.0, len(music), fade=False)
+    loudness, peak = _mix_into(_Frames(len(music), array=mixed), source, has_original=original is not None,
                                music_volume=music_volume, speech_spans=speech_spans,
                                target_lufs=target_lufs, ceiling_db=ceiling_db)
     return mixed, loudness, peak
 
 
-def _mix_into(mixed: np.ndarray, music: _Music, *, has_original: bool, music_volume: float,
+def _mix_into(mixed: _Frames, music: _Music, *, has_original: bool, music_volume: float,
               speech_spans: Sequence[tuple[float, float]], target_lufs: float,
               ceiling_db: float) -> tuple[float, float]:
     """Turn `mixed` (the clip's sound, or silence) into the final mix, in place, chunk by chunk.
@@ -292,13 +321,12 @@ def _mix_into(mixed: np.ndarray, music: _Music, *, has_original: bool, music_vol
         if curve is not None:
             curve.apply(part, start)
         if has_original:
-            mixed[start: start + len(part)] += part
-        else:
-            mixed[start: start + len(part)] = part
+            part += mixed.read(start, start + len(part))
+        mixed.write(start, part)
     return _normalise(mixed, energy_ms, target_lufs, ceiling_db)
 
 
-def _normalise(mixed: np.ndarray, energy_ms: np.ndarray, target_lufs: float,
+def _normalise(mixed: _Frames, energy_ms: np.ndarray, target_lufs: float,
                ceiling_db: float) -> tuple[float, float]:
     """Gain to the target, with a look-ahead true-peak limiter; the gain is re-aimed to make up
     for what the limiter takes. The search works on millisecond blocks (energy and peaks), so
@@ -306,7 +334,9 @@ def _normalise(mixed: np.ndarray, energy_ms: np.ndarray, target_lufs: float,
     """
     loudness = _gated_loudness(_block_powers(energy_ms, _LIMIT_BLOCK))
     if loudness is None:
-        return SILENT_LUFS, _db(float(_block_max(_largest_magnitude(mixed), _LIMIT_BLOCK).max(initial=0.0)))
+        peak = max((float(_largest_magnitude(mixed.read(a, a + _CHUNK)).max(initial=0.0))
+                    for a in range(0, len(mixed), _CHUNK)), default=0.0)
+        return SILENT_LUFS, _db(peak)
     ceiling = 10.0 ** (ceiling_db / 20.0)
     gain = 10.0 ** ((target_lufs - loudness) / 20.0)
     max_gain = gain * 10.0 ** (MAX_MAKEUP_DB / 20.0)
@@ -323,17 +353,17 @@ def _normalise(mixed: np.ndarray, energy_ms: np.ndarray, target_lufs: float,
         limiter = _limiter_blocks(block_peaks * gain, ceiling)  # always matches the gain kept
     if limiter is None:
         for start in range(0, len(mixed), _CHUNK):
-            mixed[start: start + _CHUNK] *= np.float32(gain)
+            mixed.write(start, mixed.read(start, start + _CHUNK) * np.float32(gain))
         peak = float(block_peaks.max(initial=0.0)) * gain
     else:
         for start in range(0, len(mixed), _CHUNK):  # per-frame gains a chunk at a time: little memory
-            part = mixed[start: start + _CHUNK]
-            part *= (_per_frame(limiter, start, len(part)) * np.float32(gain))[:, None]
+            part = mixed.read(start, start + _CHUNK)
+            mixed.write(start, part * (_per_frame(limiter, start, len(part)) * np.float32(gain))[:, None])
         peak = float(np.max(block_peaks * limiter)) * gain
     return loudness, _db(peak)
 
 
-def _weighted_stats(music: _Music, original: np.ndarray | None):
+def _weighted_stats(music: _Music, original: _Frames | None):
     """Per millisecond: K-weighted energy of the music, of the original, and their cross term
     (each summed over channels); the last two are None without an original. Filtered in chunks
     (the filter state carries over), so no weighted copy of a whole signal is ever held."""
@@ -345,7 +375,7 @@ def _weighted_stats(music: _Music, original: np.ndarray | None):
         weighted_music, state_music = sosfilt(_K_WEIGHTING, music.chunk(start, end), axis=0, zi=state_music)
         music_ms.append(_block_sums(_channel_products(weighted_music, weighted_music), _LIMIT_BLOCK))
         if original is not None:
-            weighted, state_original = sosfilt(_K_WEIGHTING, np.asarray(original[start:end], dtype=np.float32),
+            weighted, state_original = sosfilt(_K_WEIGHTING, original.read(start, end),
                                                axis=0, zi=state_original)
             original_ms.append(_block_sums(_channel_products(weighted, weighted), _LIMIT_BLOCK))
             cross_ms.append(_block_sums(_channel_products(weighted, weighted_music), _LIMIT_BLOCK))
@@ -372,25 +402,26 @@ def _largest_magnitude(samples: np.ndarray) -> np.ndarray:
     return largest
 
 
-def _block_true_peaks(samples: np.ndarray, floor: float) -> np.ndarray:
+def _block_true_peaks(samples: _Frames, floor: float) -> np.ndarray:
     """Per millisecond, the largest 4x-oversampled value over all channels (true peak,
     BS.1770-4 annex 2). Only frames next to a sample above `floor` are interpolated: skipping
     the quiet ones keeps this cheap, and they cannot hold a peak that matters."""
     blocks = []
     taps = _UPSAMPLE.shape[0]
-    last = len(samples) - 1
     for start in range(0, len(samples), _CHUNK):
-        part = samples[start: start + _CHUNK]
-        peaks = _largest_magnitude(part)
+        end = min(start + _CHUNK, len(samples))
+        before = min(start, taps)  # neighbours the filter needs on each side of the chunk
+        data = samples.read(start - before, min(end + taps, len(samples)))
+        peaks = _largest_magnitude(data[before: before + end - start])
         hot_mask = peaks > floor
         if hot_mask.any():
             hot_mask[:-1] |= hot_mask[1:]  # the peak may sit between the frame before and a hot one
             hot = np.flatnonzero(hot_mask)
             # Values at t = m + 1/8, 3/8, 5/8, 7/8 from the polyphase filter (its delay is
-            # _UPSAMPLE_DELAY frames); indices past either end repeat the edge frame.
-            window = np.clip(hot[:, None] + (start + _UPSAMPLE_DELAY) - np.arange(taps)[None, :], 0, last)
-            for c in range(samples.shape[1]):
-                between = np.abs(samples[window, c] @ _UPSAMPLE).max(axis=1)
+            # _UPSAMPLE_DELAY frames); indices past either end of the audio repeat the edge frame.
+            window = np.clip(hot[:, None] + (before + _UPSAMPLE_DELAY) - np.arange(taps)[None, :], 0, len(data) - 1)
+            for c in range(data.shape[1]):
+                between = np.abs(data[window, c] @ _UPSAMPLE).max(axis=1)
                 np.maximum.at(peaks, hot, between)
         blocks.append(_block_max(peaks, _LIMIT_BLOCK))
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
@@ -432,7 +463,8 @@ def _block_sums(values: np.ndarray, size: int) -> np.ndarray:
 
 def true_peak(samples: np.ndarray) -> float:
     """Linear true peak of float samples (frames x channels), 4x oversampled."""
-    return float(_block_true_peaks(samples, floor=0.0).max(initial=0.0))
+    frames = _Frames(len(samples), array=np.asarray(samples, dtype=np.float32))
+    return float(_block_true_peaks(frames, floor=0.0).max(initial=0.0))
 
 
 def _db(linear: float) -> float:
