@@ -138,3 +138,15 @@ def _audio_pcm(path: Path) -> bytes:
 
     return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-"],
                           check=True, capture_output=True).stdout
+
+
+def test_the_source_location_and_device_tags_do_not_travel(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", duration=2.0, extra_args=[
+        "-metadata", "location=+48.8584+002.2945/", "-metadata", "artist=Jane's phone"])
+    assert "location" in tags(ffprobe(clip))  # the test clip really carries them
+
+    make(EditSpec(source=clip), tmp_path / "out.mp4")
+
+    written = tags(ffprobe(tmp_path / "out.mp4"))
+    assert "location" not in written and "Jane" not in " ".join(written.values())
+    assert "original composition" in written.get("comment", "").lower()
