@@ -88,14 +88,9 @@ def _respond(request: web.Request, record: dict) -> web.Response:
 
 
 @routes.get("/api/render/proxy/lambda/{rid}")
+@routes.get("/api/render/proxy/{rid}")  # the older path, same answer
 async def poll(request: web.Request) -> web.Response:
-    b, record = _owned_render(request)
-    return _respond(request, record)
-
-
-@routes.get("/api/render/proxy/{rid}")
-async def poll_legacy(request: web.Request) -> web.Response:
-    b, record = _owned_render(request)
+    _backend, record = _owned_render(request)
     return _respond(request, record)
 
 

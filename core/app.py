@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.conversation import Conversation, ConversationConfig, TurnTimedOut
+from core.conversation import Conversation, ConversationConfig, TurnTimedOut, quietly
 from core.events import InboundEvent
 from core.i18n import lang_of, say
 from core.lanes import Lanes, WorkItem
@@ -73,7 +73,7 @@ class Core:
             if job.state == SENDING:
                 # The upload was under way when we stopped; sending again could deliver twice.
                 await self.store.update_job(job.id, state=FAILED)
-                await _quietly(port.send_text(say("resend_after_restart", job.language)))
+                await quietly(port.send_text(say("resend_after_restart", job.language)))
                 continue
             self.lanes.submit(job.chat_key, WorkItem(run=lambda _item, job=job, port=port:
                                                      self._resume(job, port)))
@@ -109,7 +109,7 @@ class Core:
 
         work = self._work_for(intent, event, text, lang)
         if self.lanes.busy(event.chat_key):
-            await _quietly(port.send_text(say("queued", lang)))
+            await quietly(port.send_text(say("queued", lang)))
         media_burst = intent in (Intent.MUSIC, Intent.UPLOAD) and event.media and not text
         self.lanes.submit(event.chat_key, WorkItem(
             run=lambda item: self._guarded(event, lang, work(item)),
@@ -147,12 +147,12 @@ class Core:
             raise
         except TimeoutError:  # the hard limit: stuck work ends with a message, the lane goes on
             log.warning("work in chat %s hit the %.0f s limit", event.chat_key, self.config.item_timeout)
-            await _quietly(event.reply.send_text(say("timeout", lang)))
+            await quietly(event.reply.send_text(say("timeout", lang)))
         except Exception as error:  # every failure ends as one friendly line in the chat
             text = user_message_for(error, lang)
             if not isinstance(error, (nemo_errors.NemoError, Refusal, EngineError, TurnTimedOut)):
                 log.exception("unexpected failure in chat %s", event.chat_key)
-            await _quietly(event.reply.send_text(text))
+            await quietly(event.reply.send_text(text))
 
     # --- resuming ----------------------------------------------------------------------------
 
@@ -169,7 +169,7 @@ class Core:
                 await port.send_text(say("resend_after_restart", job.language))
         except Exception as error:
             await self.store.update_job(job.id, state=FAILED)
-            await _quietly(port.send_text(user_message_for(error, job.language)))
+            await quietly(port.send_text(user_message_for(error, job.language)))
         finally:
             await progress.finish()
 
@@ -202,12 +202,3 @@ def user_message_for(error: BaseException, lang: str) -> str:
 
 async def port_say(event: InboundEvent, key: str, lang: str) -> None:
     await event.reply.send_text(say(key, lang))
-
-
-async def _quietly(call) -> None:
-    try:
-        await call
-    except asyncio.CancelledError:
-        raise
-    except Exception as error:
-        log.warning("could not send a message: %s", type(error).__name__)

@@ -100,7 +100,6 @@ class Conversation:
             if len(clips) > 1:
                 await event.reply.send_text(say("album_merged", lang, count=len(clips)))
             await progress.stage("stage_upload")
-            session_id = await self.sessions.session_for(event.chat_key, lang)
             kept = []
             for clip in clips:
                 kept_path = await asyncio.to_thread(keep_copy, clip, self.config.keep_dir / _safe(event.chat_key))
@@ -125,9 +124,6 @@ class Conversation:
 
     async def _turn(self, event: InboundEvent, text: str, progress: ProgressDisplay, lang: str) -> str:
         """Run one turn; returns what to tell the user (agent text, or what changed)."""
-        if await self.store.chat_session(event.chat_key) is None and not await self.store.kept_clips(event.chat_key):
-            # A turn before any clip: the agent can only talk; that is fine (help, questions).
-            pass
         before = await self._draft(event, lang)
         await progress.stage("stage_thinking")
         session_id = await self.sessions.session_for(event.chat_key, lang)
@@ -210,7 +206,7 @@ class Conversation:
             await self.store.update_job(job.id, state=FAILED)
             saved = await self.store.job(job.id)
             if saved and saved.render_id:
-                await asyncio.shield(_quietly(self.client.cancel_render(saved.render_id)))
+                await asyncio.shield(quietly(self.client.cancel_render(saved.render_id)))
             raise
         except nemo_errors.NemoError:
             await self.store.update_job(job.id, state=FAILED)
@@ -316,11 +312,12 @@ def _music_meta(draft: dict | None) -> dict:
     return {}
 
 
-async def _quietly(call) -> None:
+async def quietly(call) -> None:
+    """Await a best-effort call (a notice, a cleanup): its failure is logged, never raised."""
     try:
         await call
-    except Exception as error:  # best effort: the user already has their answer
-        log.warning("cleanup call failed: %s", type(error).__name__)
+    except Exception as error:  # CancelledError is not an Exception: cancelling still works
+        log.warning("a best-effort call failed: %s", type(error).__name__)
 
 
 def _short(text: str, limit: int = 200) -> str:

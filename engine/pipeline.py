@@ -17,10 +17,10 @@ from engine import __version__
 from engine.analyse import analyse
 from engine.choose import choose_music
 from engine.compose import compose
-from engine.errors import EngineError, InvalidMediaError
+from engine.errors import InvalidMediaError
 from engine.fit import fit
 from engine.mix import mix_and_mux
-from engine.models import EditSpec, MusicPlan, ProgressCallback, SceneCut, Summary, VideoAnalysis
+from engine.models import EditSpec, ProgressCallback, SceneCut, Summary, VideoAnalysis
 from engine.presets import get_preset
 from engine.probe import probe
 from engine.provenance import provenance_tags
@@ -37,7 +37,7 @@ def make(spec: EditSpec, output: Path | str, progress: ProgressCallback | None =
     """Render `spec` into `output` (an MP4) and say what was made."""
     output = Path(output)
     report = _StageReporter(progress)
-    _apply_preset(spec)
+    aspect = _apply_preset(spec)
     wishes = parse_prompt(spec.prompt)
     music_wanted = spec.music and not wishes.no_music
 
@@ -105,7 +105,7 @@ def make(spec: EditSpec, output: Path | str, progress: ProgressCallback | None =
             max_bytes=spec.max_bytes,
             max_width=spec.max_width,
             max_height=spec.max_height,
-            aspect=_preset_aspect(spec),
+            aspect=aspect,
             framing=spec.framing,
             progress=report.fraction,
         )
@@ -142,10 +142,10 @@ def add_music(source: Path | str, output: Path | str, *, prompt: str | None = No
     return make(spec, output, progress)
 
 
-def _apply_preset(spec: EditSpec) -> None:
-    """A preset fills in the caps and loudness the user did not set themselves."""
+def _apply_preset(spec: EditSpec) -> tuple[int, int] | None:
+    """A preset fills in the caps and loudness the user did not set; returns its aspect ratio."""
     if not spec.preset:
-        return
+        return None
     preset = get_preset(spec.preset)
     if spec.max_bytes is None:
         spec.max_bytes = preset.max_bytes
@@ -154,10 +154,7 @@ def _apply_preset(spec: EditSpec) -> None:
     if spec.max_height is None:
         spec.max_height = preset.max_height
     spec.loudness_lufs = preset.loudness_lufs
-
-
-def _preset_aspect(spec: EditSpec) -> tuple[int, int] | None:
-    return get_preset(spec.preset).aspect if spec.preset else None
+    return preset.aspect
 
 
 def _trim_window(spec: EditSpec, duration: float) -> tuple[float, float]:
@@ -242,4 +239,4 @@ class _StageReporter:
         self._callback(self._stage, overall)
 
 
-__all__ = ["make", "add_music", "BACKGROUND_VOLUME", "EngineError", "MusicPlan"]
+__all__ = ["make", "add_music", "BACKGROUND_VOLUME"]
