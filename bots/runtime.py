@@ -12,6 +12,8 @@ from typing import AsyncIterator
 
 from bots.settings import Settings
 from core.app import Core, CoreConfig
+from core.media import ClipLimits
+from core.policy import PolicyConfig
 from core.nemo.client import NemoClient
 from core.store import Store
 
@@ -42,6 +44,24 @@ async def embedded_or_remote_backend(settings: Settings) -> AsyncIterator[str]:
         await backend.stop()
 
 
+def core_config_from(settings: Settings) -> CoreConfig:
+    """The core's settings as the operator set them: data folder, restrictions, clip caps."""
+    max_mb = settings.aiwm_max_clip_mb
+    return CoreConfig(
+        data_dir=Path(settings.aiwm_data_dir),
+        clip_limits=ClipLimits(max_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
+                               max_seconds=settings.aiwm_max_clip_seconds),
+        policy=PolicyConfig(
+            allowed_users=frozenset(settings.aiwm_allowed_users),
+            allowed_chats=frozenset(settings.aiwm_allowed_chats),
+            rate_per_minute=settings.aiwm_rate_per_minute,
+            max_jobs_per_user=settings.aiwm_max_jobs_per_user,
+            max_jobs=settings.aiwm_max_jobs,
+            contact=settings.aiwm_admin_contact,
+        ),
+    )
+
+
 @asynccontextmanager
 async def running_core(settings: Settings, surfaces=(), *, core_config: CoreConfig | None = None) -> AsyncIterator[Core]:
     """A core ready to `start()`: add every surface first, so renders left open can be resumed."""
@@ -51,7 +71,7 @@ async def running_core(settings: Settings, surfaces=(), *, core_config: CoreConf
         store = await Store(data_dir / "aiwm.sqlite3").open()
         token = settings.nemo_token.get_secret_value() if settings.nemo_token else None
         client = NemoClient(base_url, token=token, credentials=store, web_url=settings.nemo_web_url)
-        core = Core(core_config or CoreConfig(data_dir=data_dir), client, store,
+        core = Core(core_config or core_config_from(settings), client, store,
                     {surface.name: surface for surface in surfaces})
         try:
             yield core

@@ -49,6 +49,34 @@ class Settings(BaseSettings):
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     discord_sync_commands: bool = True  # register the commands with Discord at every start
 
+    # Operator restrictions (core/policy.py). Ids are bare ("42") or per surface ("telegram:42").
+    # Both lists empty = everyone; else a message passes if its user OR its chat is listed.
+    aiwm_allowed_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    aiwm_allowed_chats: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    aiwm_admin_contact: str | None = None  # whom strangers are told to ask, e.g. "@alice"
+    aiwm_rate_per_minute: int | None = 20  # messages causing work, per user; unset/0 = no limit
+    aiwm_max_jobs_per_user: int | None = 2  # clips/exports queued or running per user; 0 = no cap
+    aiwm_max_jobs: int | None = 8  # the same across all users; 0 = no cap
+    aiwm_max_clip_mb: float | None = None  # largest clip accepted (MB); unset = only the platform's cap
+    aiwm_max_clip_seconds: float | None = 600.0  # longest clip accepted; the engine takes up to 600
+
+    @field_validator("aiwm_allowed_users", "aiwm_allowed_chats", mode="before")
+    @classmethod
+    def _comma_separated_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("aiwm_rate_per_minute", "aiwm_max_jobs_per_user", "aiwm_max_jobs",
+                     "aiwm_max_clip_mb", "aiwm_max_clip_seconds", mode="before")
+    @classmethod
+    def _blank_or_zero_is_none(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "0")):
+            return None
+        if isinstance(value, (int, float)) and value <= 0:
+            return None
+        return value
+
     @field_validator("discord_guild_ids", mode="before")
     @classmethod
     def _comma_separated_ids(cls, value: object) -> object:

@@ -19,6 +19,7 @@ from core.i18n import lang_of, say
 from core.lanes import Lanes, WorkItem
 from core.media import ClipLimits, Refusal
 from core.nemo import errors as nemo_errors
+from core.policy import AccessPolicy, PolicyConfig, Slot
 from core.ports import Surface
 from core.progress import ProgressDisplay
 from core.router import Intent, route
@@ -35,6 +36,7 @@ class CoreConfig:
     item_timeout: float = 30 * 60  # hard limit for one queued item (turn + render + send)
     still_working_after: float = 120.0
     clip_limits: ClipLimits = field(default_factory=ClipLimits)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)  # default: open to everyone, no caps
 
 
 class Core:
@@ -54,6 +56,8 @@ class Core:
             client, store, self.sessions,
         )
         self.lanes = Lanes()
+        self.policy = AccessPolicy(config.policy)
+        self._media_slots: dict[int, Slot] = {}  # id(media item) -> its heavy item's slot
 
     def add_surface(self, surface: Surface) -> None:
         self.surfaces[surface.name] = surface
@@ -99,11 +103,21 @@ class Core:
 
         if intent is Intent.IGNORE:
             return
+        # Operator restrictions (core/policy.py): strangers, rate, heavy work in flight.
+        heavy = intent is Intent.EXPORT or (intent in (Intent.MUSIC, Intent.UPLOAD) and bool(event.media))
+        admission = self.policy.admit(event, lang, heavy=heavy,
+                                      counts=intent not in (Intent.START, Intent.HELP, Intent.CANCEL))
+        if not admission.allowed:
+            if admission.text:
+                await quietly(port.send_text(admission.text))
+            return
         if intent in (Intent.START, Intent.HELP):
             await port.send_text(say("welcome" if intent is Intent.START else "help", lang))
             return
         if intent is Intent.CANCEL:
+            held = self.policy.held_for_chat(event.chat_key)
             stopped = await self.lanes.cancel(event.chat_key)
+            self._release(held)  # dropped items never run, so their slots are freed here
             await port.send_text(say("cancelled" if stopped else "nothing_to_cancel", lang))
             return
 
@@ -111,11 +125,33 @@ class Core:
         if self.lanes.busy(event.chat_key):
             await quietly(port.send_text(say("queued", lang)))
         media_burst = intent in (Intent.MUSIC, Intent.UPLOAD) and event.media and not text
-        self.lanes.submit(event.chat_key, WorkItem(
-            run=lambda item: self._guarded(event, lang, work(item)),
-            merge_key=f"{intent.value}:media" if media_burst else None,
-            payload=list(event.media),
-        ))
+        slot = admission.slot
+        if slot is not None:
+            self._media_slots.update((id(media), slot) for media in event.media)
+        try:
+            self.lanes.submit(event.chat_key, WorkItem(
+                run=lambda item: self._holding(slot, item, self._guarded(event, lang, work(item))),
+                merge_key=f"{intent.value}:media" if media_burst else None,
+                payload=list(event.media),
+            ))
+        except BaseException:
+            self._release([slot] if slot else [])
+            raise
+
+    async def _holding(self, slot: Slot | None, item: WorkItem, work) -> None:
+        """Run a work item, then free its slot and those of clips merged into it, however it ends."""
+        try:
+            await work
+        finally:
+            self._release([slot] if slot else [])
+            self._release([self._media_slots.pop(id(media)) for media in item.payload
+                           if id(media) in self._media_slots])
+
+    def _release(self, slots: list[Slot]) -> None:
+        for held in slots:
+            held.release()
+        if slots and self._media_slots:
+            self._media_slots = {key: held for key, held in self._media_slots.items() if not held.released}
 
     def _work_for(self, intent: Intent, event: InboundEvent, text: str, lang: str):
         flows = self.conversation

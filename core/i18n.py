@@ -179,6 +179,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You're sending requests faster than I can take them. Please wait a moment.",
         "zh": "请求太频繁了，请稍等片刻。",
     },
+    # Operator restrictions (core/policy.py): one line each, never revealing who is allowed.
+    "policy_not_allowed": {
+        "en": "Sorry, this bot is private to its community. Ask the person who runs it to add you.",
+        "zh": "抱歉，这个机器人仅供其社区成员使用。如需使用，请联系机器人的管理员。",
+    },
+    "policy_not_allowed_contact": {
+        "en": "Sorry, this bot is private to its community. Ask {contact} to add you.",
+        "zh": "抱歉，这个机器人仅供其社区成员使用。如需使用，请联系 {contact}。",
+    },
+    "policy_slow_down": {
+        "en": "You're sending a lot quickly — give me a minute. Try again in {seconds} s.",
+        "zh": "你发送得太快了——请稍等，{seconds} 秒后再试。",
+    },
+    "policy_user_jobs": {
+        "en": "You already have {count} videos in the works; I'll take more when one is done.",
+        "zh": "你已有 {count} 个视频正在处理中，等其中一个完成后我再接收新的。",
+    },
     "resend_after_restart": {
         "en": "I restarted while sending your video, so it may not have arrived. If it didn't, send /export.",
         "zh": "发送视频时我重启了，视频可能没有送达。如果没收到，请发送 /export。",
