@@ -16,6 +16,7 @@ KNOWN_FAULTS = {
     "heartbeat": f"heartbeat wire form: one of {', '.join(HEARTBEAT_STYLES)}",
     "heartbeat_interval": "seconds between heartbeats while a turn works",
     "turn_delay": "seconds the agent 'works' before answering (heartbeats flow meanwhile)",
+    "progress_ticks": "seconds (or true = 1): while a turn works, a timestamped function call every so often instead of a heartbeat (bench/load.py)",
     "silent": "true: turns send function call/response but no text",
     "partial": "true: text streams as partial deltas, then the aggregate (as streaming:true)",
     "stream_error": "message (or true): an in-stream {\"error\": ...} frame ends the turn, nothing changes",

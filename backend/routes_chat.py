@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 from aiohttp import web
@@ -128,7 +129,10 @@ async def _stream_turn(request, b: Backend, session: dict, user: dict, req: dict
             apply()  # the tool ran on the server; only the connection is lost
             request.transport.close()
             return resp
-        await _work(writer, float(faults.get("turn_delay") or 0), interval)
+        ticks = faults.get("progress_ticks")
+        if ticks:
+            interval = 1.0 if ticks is True else float(ticks)
+        await _work(writer, float(faults.get("turn_delay") or 0), interval, ticking=bool(ticks))
         apply()
         for call_id, call in zip(ids, plan.calls):
             await writer.function_response(call_id, call.name, call.result)
@@ -148,13 +152,26 @@ async def _stream_turn(request, b: Backend, session: dict, user: dict, req: dict
     return resp
 
 
-async def _work(writer: EventWriter, seconds: float, interval: float) -> None:
-    """Time the agent spends working, with heartbeats so the client knows it is alive."""
+# Tool names a ticking turn alternates between: two names with different words, so every tick
+# changes what the progress display shows and reaches the chat's reply port.
+TICK_TOOLS = ("analyze_video", "edit_multitrack")
+
+
+async def _work(writer: EventWriter, seconds: float, interval: float, ticking: bool = False) -> None:
+    """Time the agent spends working, with heartbeats so the client knows it is alive.
+
+    Ticking (the progress_ticks fault) sends a visible function call instead of each heartbeat,
+    carrying the wall-clock time it was written, so a load bench can time backend -> chat."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
+    seq = 0
     while True:
         left = end - loop.time()
         if left <= 0:
             return
         await asyncio.sleep(min(interval, left))
-        await writer.heartbeat()
+        if ticking and loop.time() < end:
+            await writer.function_call(f"tick-{seq}", TICK_TOOLS[seq % 2], {"seq": seq, "sent_at": time.time()})
+            seq += 1
+        else:
+            await writer.heartbeat()

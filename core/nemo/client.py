@@ -98,6 +98,7 @@ class NemoClient:
         max_retry_wait: float = 120.0,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
+        max_connections: int = 0,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.web_url = (web_url or DEFAULT_WEB_URL).rstrip("/")
@@ -116,6 +117,10 @@ class NemoClient:
         self.max_retry_wait = max_retry_wait
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        # aiohttp caps a session at 100 connections by default: with one open turn stream per chat
+        # that would queue the 101st chat's turn behind the others. 0 = no cap (each chat's lane
+        # keeps at most one request in flight, so the chats themselves bound it).
+        self._max_connections = max_connections
         self._session = session
         self._own_session = session is None
         self._token: str | None = None
@@ -137,7 +142,8 @@ class NemoClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # No total timeout (turns and renders are long); each request sets its own limits.
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+                                                  connector=aiohttp.TCPConnector(limit=self._max_connections))
             self._own_session = True
         return self._session
 
