@@ -2,7 +2,8 @@
 
 POST /_test/faults {"session_id"?: str, "faults": {...}} merges switches globally or for one
 session; DELETE /_test/faults (optionally ?session_id=) clears them. Session switches override
-global ones. One-shot switches (expired_token, lost_session, rate_limit) are used up when they fire.
+global ones. One-shot switches (expired_token, lost_session, rate_limit, poll_error) are used up when
+they fire.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ KNOWN_FAULTS = {
     "lost_session": "true: the next call naming the session finds it gone (404 / 1002)",
     "no_credits": "true: the account has 0 credits available (chargeable calls answer 2001)",
     "rate_limit": "n or {\"times\": n, \"retry_after\": s}: the next n calls answer 429",
+    "response_delay": "seconds every answer waits before it starts (a slow backend; /_test/ is never slowed)",
+    "poll_error": "n: the next n render polls answer 500, 502, 503 in turn (the render itself goes on)",
 }
 _ONE_SHOT = ("expired_token", "lost_session")
+_POLL_ERRORS = (500, 502, 503)
 
 
 class Faults:
@@ -83,6 +87,13 @@ class Faults:
                 if name in scope:
                     if name in _ONE_SHOT:
                         return scope.pop(name)
+                    if name == "poll_error":
+                        left = int(scope[name])
+                        if left <= 1:
+                            scope.pop(name)
+                        else:
+                            scope[name] = left - 1
+                        return _POLL_ERRORS[(left - 1) % len(_POLL_ERRORS)]
                     if name == "rate_limit":
                         spec = scope[name]
                         spec["times"] -= 1

@@ -89,6 +89,10 @@ class RenderManager:
             self._finish(record, "failed", error="The export was cancelled.", cancelled=True)
         return record
 
+    def busy(self) -> bool:
+        """True while any render is queued or running in this process."""
+        return bool(self._tasks)
+
     def output_path(self, record: dict) -> Path:
         return self.out_dir / f"{record['id']}.mp4"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from backend.context import backend_of
@@ -90,7 +92,12 @@ def _respond(request: web.Request, record: dict) -> web.Response:
 @routes.get("/api/render/proxy/lambda/{rid}")
 @routes.get("/api/render/proxy/{rid}")  # the older path, same answer
 async def poll(request: web.Request) -> web.Response:
-    _backend, record = _owned_render(request)
+    b, record = _owned_render(request)
+    status = b.faults.consume("poll_error", record["session_id"])
+    if status == 500:  # the poll_error fault: the backend's own crash answer...
+        raise ApiError(500, "Something went wrong on the server.", status=500, envelope="proxy")
+    if status is not None:  # ...or a proxy in front of it hiccuping, with a plain-text page
+        return web.Response(status=status, text=f"{status} {'Bad Gateway' if status == 502 else 'Service Unavailable'}")
     return _respond(request, record)
 
 
@@ -120,7 +127,13 @@ async def result_file(request: web.Request) -> web.StreamResponse:
 
 def _file(b, record: dict) -> web.StreamResponse:
     path = b.renders.output_path(record)
+    if record.get("purged"):
+        raise ApiError(404, "That export has expired; please export again.", status=404, envelope="proxy")
     if record["status"] != "completed" or not path.exists():
         raise ApiError(409, "The export is not finished yet.", status=409, envelope="proxy")
+    if not record.get("downloadedAt"):
+        # The janitor (backend/janitor.py) deletes the file a while after its first download.
+        record["downloadedAt"] = int(time.time() * 1000)
+        b.store.put("renders", record["id"], record)
     return web.FileResponse(path, headers={"Content-Type": "video/mp4",
                                            "Content-Disposition": f'attachment; filename="{record["id"]}.mp4"'})
