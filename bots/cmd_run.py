@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings) -> int:
+    stop = _stop_signal()  # first: a SIGTERM while starting up is a clean stop too
     async with running_core(settings) as core:
         surfaces = []
         if settings.telegram_bot_token:
@@ -52,17 +54,53 @@ async def serve(settings: Settings) -> int:
             await surface.start()
             log.info("%s bot started", surface.name)
         try:
-            await _until_stopped()
+            await stop.wait()
+            await _wind_down(core, surfaces, settings.aiwm_stop_grace)
         finally:
             for surface in reversed(surfaces):
                 await surface.stop()
     return 0
 
 
-async def _until_stopped() -> None:
+def _stop_signal() -> asyncio.Event:
+    """Set on the first SIGTERM/SIGINT; a second one exits at once (state on disk is consistent)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second stop signal: exiting now")
+            logging.shutdown()
+            os._exit(128 + signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping")
+        loop.add_signal_handler(sig, on_signal, sig)
+    return stop
+
+
+async def _wind_down(core, surfaces: list, grace: float) -> None:
+    """Stop taking messages, give running work `grace` seconds, then stop the core.
+
+    Messages sent meanwhile stay unconfirmed at the platform and come again after the restart;
+    renders still open stay in the store and resume; items cut off are in the work journal.
+    """
+    log.info("stopping: no new messages; running work has %.0f s to finish", grace)
+    for surface in surfaces:
+        await _stop_receiving(surface)
+    if not await core.drain(grace):
+        log.info("work still running after %.0f s is kept for the next start", grace)
+    await core.stop()
+
+
+async def _stop_receiving(surface) -> None:
+    """Stop fetching updates but keep the bot able to send (running work still answers)."""
+    stop_receiving = getattr(surface, "stop_receiving", None)
+    if callable(stop_receiving):
+        await stop_receiving()
+        return
+    # Telegram polling: Updater.stop() confirms what it fetched (those are processed by the still
+    # running Application) and fetches nothing more, so later messages wait at Telegram.
+    updater = getattr(getattr(surface, "application", None), "updater", None)
+    if updater is not None and updater.running:
+        await updater.stop()

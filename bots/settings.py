@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     aiwm_data_dir: Path = Field(default=Path("data"))
     aiwm_log_level: str = "INFO"
     aiwm_log_format: str = "text"  # "text" or "json"
+    # On SIGTERM/SIGINT: seconds running work may finish after new messages stop (the rest resumes).
+    aiwm_stop_grace: float = 30.0
 
     # Backend: unset NEMO_API_URL means the embedded local backend on loopback.
     nemo_api_url: str | None = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from core.conversation import Conversation, ConversationConfig, TurnTimedOut, quietly
 from core.events import InboundEvent
 from core.i18n import lang_of, say
+from core.journal import CLIP, CURRENT_WORK, EXPORT, TURN, UPLOAD, WorkJournal
 from core.lanes import Lanes, WorkItem
 from core.media import ClipLimits, Refusal
 from core.nemo import errors as nemo_errors
@@ -58,6 +59,9 @@ class Core:
         self.lanes = Lanes()
         self.policy = AccessPolicy(config.policy)
         self._media_slots: dict[int, Slot] = {}  # id(media item) -> its heavy item's slot
+        self.journal = WorkJournal(store)  # accepted heavy work, so a crash can't lose it silently
+        self._media_work: dict[int, str] = {}  # id(media item) -> its journal entry (albums merge)
+        self._stopping = False
 
     def add_surface(self, surface: Surface) -> None:
         self.surfaces[surface.name] = surface
@@ -77,13 +81,22 @@ class Core:
             if job.state == SENDING:
                 # The upload was under way when we stopped; sending again could deliver twice.
                 await self.store.update_job(job.id, state=FAILED)
-                await quietly(port.send_text(say("resend_after_restart", job.language)))
+                # Through the lane: the surface may not be connected yet while we start.
+                self._notify(job.chat_key, port, say("resend_after_restart", job.language))
                 continue
             self.lanes.submit(job.chat_key, WorkItem(run=lambda _item, job=job, port=port:
                                                      self._resume(job, port)))
+        # Work cut off before it became a job: one plain line per chat saying what to send again.
+        for entry, key in await self.journal.cut_off(set(self.surfaces)):
+            port = self.surfaces[entry.surface].reply_port_for(entry.chat_id, entry.delivery)
+            self._notify(entry.chat_key, port, say(key, entry.language))
+
+    def _notify(self, chat_key: str, port, text: str) -> None:
+        self.lanes.submit(chat_key, WorkItem(run=lambda _item: quietly(port.send_text(text))))
 
     async def stop(self) -> None:
         """Stop working without cancelling renders: they are resumed on the next start."""
+        self._stopping = True  # items cut off now keep their journal entries for the next start
         self.conversation.shutting_down = True
         await self.lanes.close()
 
@@ -118,19 +131,33 @@ class Core:
             held = self.policy.held_for_chat(event.chat_key)
             stopped = await self.lanes.cancel(event.chat_key)
             self._release(held)  # dropped items never run, so their slots are freed here
+            await self.journal.finish_chat(event.chat_key)  # and their journal entries go too
             await port.send_text(say("cancelled" if stopped else "nothing_to_cancel", lang))
             return
 
         work = self._work_for(intent, event, text, lang)
+        work_id = None
+        kind = _journal_kind(intent, event, text)
+        if kind is not None:
+            work_id = await self.journal.accept(event, kind, lang)
+            if work_id is None:  # the platform delivered this message again after a restart
+                log.info("dropping a message handled before in chat %s", event.chat_key)
+                self._release([admission.slot] if admission.slot else [])
+                return
+        if self._stopping:  # too late to start: a journaled item is reported at the next start
+            self._release([admission.slot] if admission.slot else [])
+            return
         if self.lanes.busy(event.chat_key):
             await quietly(port.send_text(say("queued", lang)))
         media_burst = intent in (Intent.MUSIC, Intent.UPLOAD) and event.media and not text
         slot = admission.slot
         if slot is not None:
             self._media_slots.update((id(media), slot) for media in event.media)
+        if work_id is not None:
+            self._media_work.update((id(media), work_id) for media in event.media)
         try:
             self.lanes.submit(event.chat_key, WorkItem(
-                run=lambda item: self._holding(slot, item, self._guarded(event, lang, work(item))),
+                run=lambda item: self._holding(slot, item, self._guarded(event, lang, work(item)), work_id),
                 merge_key=f"{intent.value}:media" if media_burst else None,
                 payload=list(event.media),
             ))
@@ -138,14 +165,23 @@ class Core:
             self._release([slot] if slot else [])
             raise
 
-    async def _holding(self, slot: Slot | None, item: WorkItem, work) -> None:
-        """Run a work item, then free its slot and those of clips merged into it, however it ends."""
+    async def _holding(self, slot: Slot | None, item: WorkItem, work, work_id: str | None = None) -> None:
+        """Run a work item, then free its slot and those of clips merged into it, however it ends.
+
+        Its journal entries (its own and those of merged clips) are removed then too, except when
+        the process is stopping: then the next start tells the chat what was cut off.
+        """
+        merged = [self._media_work.pop(id(media)) for media in item.payload if id(media) in self._media_work]
+        work_ids = list(dict.fromkeys(([work_id] if work_id else []) + merged))
+        CURRENT_WORK.set(tuple(work_ids))  # this task's context: an export job links to them
         try:
             await work
         finally:
             self._release([slot] if slot else [])
             self._release([self._media_slots.pop(id(media)) for media in item.payload
                            if id(media) in self._media_slots])
+            if work_ids and not self._stopping:
+                await asyncio.shield(quietly(self.journal.finish(work_ids)))
 
     def _release(self, slots: list[Slot]) -> None:
         for held in slots:
@@ -200,14 +236,25 @@ class Core:
                 if isinstance(outcome, str):  # the render failed while we were away
                     raise nemo_errors.RenderFailed(outcome)
                 await self.conversation.deliver(job.id, port, outcome, progress)
-            else:
+            else:  # stopped before the backend took the render: nothing was sent yet
                 await self.store.update_job(job.id, state=FAILED)
-                await port.send_text(say("resend_after_restart", job.language))
+                await port.send_text(say("restart_lost_export", job.language))
         except Exception as error:
             await self.store.update_job(job.id, state=FAILED)
             await quietly(port.send_text(user_message_for(error, job.language)))
         finally:
             await progress.finish()
+
+
+def _journal_kind(intent: Intent, event: InboundEvent, text: str) -> str | None:
+    """The journal kind of heavy work (None for quick answers nobody needs to resend)."""
+    if intent in (Intent.MUSIC, Intent.UPLOAD) and event.media:
+        return CLIP if intent is Intent.MUSIC else UPLOAD
+    if intent is Intent.EXPORT:
+        return EXPORT
+    if (intent is Intent.MUSIC and text) or intent is Intent.TURN:
+        return TURN
+    return None
 
 
 def user_message_for(error: BaseException, lang: str) -> str:

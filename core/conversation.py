@@ -17,6 +17,7 @@ from pathlib import Path
 from core import timeline
 from core.events import InboundEvent, MediaItem
 from core.i18n import human_size, say
+from core.journal import CURRENT_WORK
 from core.media import ClipLimits, Refusal, fetch_clip, keep_copy, prepare_for_chat
 from core.nemo import errors as nemo_errors
 from core.nemo import events as turn_events
@@ -188,7 +189,8 @@ class Conversation:
             id=uuid.uuid4().hex, chat_key=event.chat_key, surface=event.surface, chat_id=event.chat_id,
             delivery=delivery_target(event.reply), language=lang, state=RENDERING, session_id=session_id,
         )
-        await self.store.add_job(job)
+        # Linked in the same write: from now on the job's resume path owns this chat's clip.
+        await self.store.add_job(job, work_ids=CURRENT_WORK.get())
         await progress.stage("stage_render", 0)
 
         async def on_render(fraction: float | None) -> None:

@@ -208,6 +208,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I restarted while working on your clip and couldn't finish it. Please send it again.",
         "zh": "处理你的视频时我重启了，未能完成。请重新发送。",
     },
+    "restart_lost_clip": {
+        "en": "I restarted while working on your clip, so it was not finished. Please send it again.",
+        "zh": "处理你的视频时我重启了，没能完成。请重新发送这段视频。",
+    },
+    "restart_lost_message": {
+        "en": "I restarted before I could act on your last message, and nothing changed. Please send that message again.",
+        "zh": "我在处理你的上一条消息前重启了，内容没有变化。请再发送一次那条消息。",
+    },
+    "restart_lost_export": {
+        "en": "I restarted before your video was rendered. Please send /export again.",
+        "zh": "视频渲染完成前我重启了。请再发送一次 /export。",
+    },
     "album_merged": {
         "en": "Got {count} clips — I'll use them together.",
         "zh": "收到 {count} 段视频——将一起处理。",

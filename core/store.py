@@ -51,6 +51,24 @@ CREATE TABLE IF NOT EXISTS clips (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS clips_chat ON clips(chat_key);
+CREATE TABLE IF NOT EXISTS work (
+    id TEXT PRIMARY KEY,
+    chat_key TEXT NOT NULL,
+    surface TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    language TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message_id TEXT,
+    job_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS handled_messages (
+    chat_key TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (chat_key, message_id)
+);
 """
 
 # Job states. A job is "open" until it is delivered, failed or abandoned.
@@ -83,6 +101,22 @@ class Job:
     caption: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class WorkEntry:
+    """One accepted heavy item (clip, upload, turn, export) in the work journal, until it ends."""
+
+    id: str
+    chat_key: str
+    surface: str
+    chat_id: str
+    delivery: dict
+    language: str
+    kind: str
+    message_id: str | None = None
+    job_id: str | None = None  # set once the item's export job exists: the job resume owns it then
+    created_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -165,13 +199,17 @@ class Store:
 
     # --- jobs --------------------------------------------------------------------------------
 
-    async def add_job(self, job: Job) -> Job:
+    async def add_job(self, job: Job, work_ids: tuple[str, ...] | list[str] = ()) -> Job:
+        """Save a new job; `work_ids` (journal entries it came from) are linked in the same commit."""
         await self.db.execute(
             "INSERT INTO jobs(id, chat_key, surface, chat_id, delivery, language, state, session_id, "
             "render_id, caption, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (job.id, job.chat_key, job.surface, job.chat_id, json.dumps(job.delivery), job.language,
              job.state, job.session_id, job.render_id, job.caption, job.created_at, job.updated_at),
         )
+        if work_ids:
+            marks = ",".join("?" for _ in work_ids)
+            await self.db.execute(f"UPDATE work SET job_id = ? WHERE id IN ({marks})", [job.id, *work_ids])
         await self.db.commit()
         return job
 
@@ -242,6 +280,56 @@ class Store:
         await self.db.execute("DELETE FROM clips WHERE expires_at <= ?", (now,))
         await self.db.commit()
         return paths
+
+
+    # --- the work journal (core/journal.py) -----------------------------------------------------
+
+    async def add_work(self, entry: WorkEntry) -> bool:
+        """Record accepted work; False (and nothing written) when its message was handled before.
+
+        The message mark and the entry are one transaction, so a Telegram update delivered again
+        after a crash can never start a second turn or a second video.
+        """
+        if entry.message_id is not None:
+            # OR IGNORE, not a rollback: the connection is shared, a rollback could undo others' writes.
+            cursor = await self.db.execute(
+                "INSERT OR IGNORE INTO handled_messages(chat_key, message_id, seen_at) VALUES (?,?,?)",
+                (entry.chat_key, entry.message_id, time.time()))
+            if cursor.rowcount != 1:
+                return False
+        await self.db.execute(
+            "INSERT INTO work(id, chat_key, surface, chat_id, delivery, language, kind, message_id, job_id, "
+            "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (entry.id, entry.chat_key, entry.surface, entry.chat_id, json.dumps(entry.delivery),
+             entry.language, entry.kind, entry.message_id, entry.job_id, entry.created_at))
+        await self.db.commit()
+        return True
+
+    async def finish_work(self, work_ids: list[str]) -> None:
+        if not work_ids:
+            return
+        marks = ",".join("?" for _ in work_ids)
+        await self.db.execute(f"DELETE FROM work WHERE id IN ({marks})", work_ids)
+        await self.db.commit()
+
+    async def finish_chat_work(self, chat_key: str) -> None:
+        await self.db.execute("DELETE FROM work WHERE chat_key = ?", (chat_key,))
+        await self.db.commit()
+
+    async def leftover_work(self) -> list[WorkEntry]:
+        async with self.db.execute("SELECT * FROM work ORDER BY created_at") as cursor:
+            rows = await cursor.fetchall()
+        entries = []
+        for row in rows:
+            data = dict(row)
+            data["delivery"] = json.loads(data["delivery"])
+            entries.append(WorkEntry(**data))
+        return entries
+
+    async def forget_handled_messages(self, older_than: float) -> None:
+        """Drop message marks older than a time (Telegram re-sends an update for at most a day)."""
+        await self.db.execute("DELETE FROM handled_messages WHERE seen_at < ?", (older_than,))
+        await self.db.commit()
 
 
 def _job(row: aiosqlite.Row) -> Job:
