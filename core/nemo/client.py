@@ -99,6 +99,8 @@ class NemoClient:
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         max_connections: int = 0,
+        get_retries: int = 2,
+        retry_backoff: float = 0.5,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.web_url = (web_url or DEFAULT_WEB_URL).rstrip("/")
@@ -121,6 +123,8 @@ class NemoClient:
         # that would queue the 101st chat's turn behind the others. 0 = no cap (each chat's lane
         # keeps at most one request in flight, so the chats themselves bound it).
         self._max_connections = max_connections
+        self.get_retries = get_retries  # extra tries for a GET that met a network error or a 5xx
+        self.retry_backoff = retry_backoff  # first wait between tries; doubles each time
         self._session = session
         self._own_session = session is None
         self._token: str | None = None
@@ -229,8 +233,11 @@ class NemoClient:
                 status, resp_headers = resp.status, resp.headers
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             log.warning("%s %s failed: %s", method, path, type(exc).__name__)
-            raise BackendUnavailable(detail=type(exc).__name__) from None
+            raise _unavailable(exc) from None
         error = error_from_response(status, body, resp_headers)
+        if status >= 500 and not isinstance(error, BackendUnavailable):
+            # A 5xx is a server fault whatever its body says (an envelope code 500 included).
+            error = BackendUnavailable(None, code=status, detail=getattr(error, "detail", None))
         if error is not None:
             log.info("%s %s -> HTTP %s, code %s", method, path, status, error.code)
             raise error
@@ -241,11 +248,19 @@ class NemoClient:
                     extra_headers: dict | None = None) -> Any:
         """An authenticated call: renews the token once on an auth error, waits out one 429."""
         renewed = waited = False
+        tries = 0
         while True:
             headers = await self._headers(extra_headers)
             try:
                 return await self._send(method, path, headers=headers, json=json,
                                         data=data() if data else None, timeout=timeout)
+            except BackendUnavailable:
+                # A GET changes nothing, so a network error or a 5xx is simply asked again (with
+                # backoff); anything else could act twice and is left to the caller.
+                if method != "GET" or tries >= self.get_retries:
+                    raise
+                await asyncio.sleep(min(self.max_retry_wait, self.retry_backoff * 2 ** tries))
+                tries += 1
             except (TokenExpired, TokenInvalid):
                 if renewed or not self.anonymous:
                     raise
@@ -390,7 +405,7 @@ class NemoClient:
                 resp = await self._http().post(self.url("/run_sse"), json=body, headers=headers, timeout=timeout)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 log.warning("POST /run_sse failed: %s", type(exc).__name__)
-                raise BackendUnavailable(detail=type(exc).__name__) from None
+                raise _unavailable(exc) from None
             if resp.status == 200 and "text/event-stream" in resp.headers.get("Content-Type", "text/event-stream"):
                 return resp
             try:
@@ -452,14 +467,20 @@ class NemoClient:
         deadline = time.monotonic() + self.render_timeout
         percent_seen = False
         shown: float | None = None
+        misses = 0
         while time.monotonic() < deadline:
             try:
                 body = await self._call("GET", f"/api/render/proxy/lambda/{render_id}")
             except BackendUnavailable:
-                await asyncio.sleep(self.render_poll_interval)
+                # Down or restarting: keep asking, less and less often (at most once a minute).
+                misses += 1
+                pause = min(max(self.render_poll_interval, 60.0), self.render_poll_interval * 2 ** min(misses, 10))
+                log.info("render %s: backend unavailable (miss %d); polling again in %.1f s", render_id, misses, pause)
+                await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
                 continue
             except SessionNotFound:
                 return "the render was not found"
+            misses = 0
             poll = read_poll(body, percent_seen)
             percent_seen = percent_seen or poll.percent_scale
             if poll.progress is not None and (shown is None or poll.progress > shown):
@@ -602,6 +623,17 @@ def _expired(expires_at: str | None) -> bool:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment <= datetime.now(timezone.utc)
+
+
+class BackendUnreachable(BackendUnavailable):
+    """The connection itself failed: the request was never sent, so sending it again is safe."""
+
+
+def _unavailable(exc: BaseException) -> BackendUnavailable:
+    """The error for a failed exchange; "unreachable" only when nothing can have reached the backend."""
+    if isinstance(exc, (aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ()))):
+        return BackendUnreachable(detail=type(exc).__name__)
+    return BackendUnavailable(detail=type(exc).__name__)
 
 
 def _host(url: str) -> str:
