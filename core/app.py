@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.conversation import Conversation, ConversationConfig, TurnTimedOut, quietly
@@ -18,6 +18,7 @@ from core.events import InboundEvent
 from core.i18n import lang_of, say
 from core.journal import CLIP, CURRENT_WORK, EXPORT, TURN, UPLOAD, WorkJournal
 from core.lanes import Lanes, WorkItem
+from core.links import LinkConfig, links_in_message
 from core.media import ClipLimits, Refusal
 from core.nemo import errors as nemo_errors
 from core.policy import AccessPolicy, PolicyConfig, Slot
@@ -38,6 +39,7 @@ class CoreConfig:
     still_working_after: float = 120.0
     clip_limits: ClipLimits = field(default_factory=ClipLimits)
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # default: open to everyone, no caps
+    links: LinkConfig = field(default_factory=LinkConfig)  # clip links: size/time caps, allowed intranet
 
 
 class Core:
@@ -113,6 +115,15 @@ class Core:
         routed = route(event.text, has_media=bool(event.media), command=event.command)
         intent, text = routed.intent, routed.text
         port = event.reply
+        # A pasted clip link (core/links.py) is a clip like an attached one; the rest is the instruction.
+        link_refusal = None
+        if not event.media and intent in (Intent.MUSIC, Intent.UPLOAD, Intent.TURN):
+            plan = links_in_message(text, self.config.links, lang)
+            if plan is not None and plan.refusal:
+                link_refusal = plan.refusal
+            elif plan is not None:
+                event = replace(event, media=plan.media)
+                intent, text = (Intent.UPLOAD if intent is Intent.UPLOAD else Intent.MUSIC), plan.rest
 
         if intent is Intent.IGNORE:
             return
@@ -123,6 +134,9 @@ class Core:
         if not admission.allowed:
             if admission.text:
                 await quietly(port.send_text(admission.text))
+            return
+        if link_refusal:
+            await port.send_text(link_refusal)
             return
         if intent in (Intent.START, Intent.HELP):
             await port.send_text(say("welcome" if intent is Intent.START else "help", lang))

@@ -66,6 +66,56 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I couldn't download that clip: {reason}",
         "zh": "无法下载这个视频：{reason}",
     },
+    # Clip links (core/links.py): link_scheme_refused and link_too_many are whole lines, the
+    # others are the {reason} of fetch_failed.
+    "link_scheme_refused": {
+        "en": "I can only fetch clips from public http(s) links. Please send a https:// link to the video file, or attach the clip.",
+        "zh": "我只能从公开的 http(s) 链接获取视频。请发送视频文件的 https:// 链接，或直接发送视频。",
+    },
+    "link_too_many": {
+        "en": "That's a lot of links — please send at most {count} clip links in one message.",
+        "zh": "链接太多了——每条消息最多发送 {count} 个视频链接。",
+    },
+    "link_private": {
+        "en": "that link points to a private or local address. I only fetch clips from public http(s) links.",
+        "zh": "这个链接指向私有或本地地址。我只从公开的 http(s) 链接获取视频。",
+    },
+    "link_no_such_host": {
+        "en": "there is no website at that address. Please check the link.",
+        "zh": "找不到这个网站，请检查链接。",
+    },
+    "link_unreachable": {
+        "en": "the website didn't answer. Please check the link or try again later.",
+        "zh": "网站没有响应。请检查链接或稍后再试。",
+    },
+    "link_timeout": {
+        "en": "the website took too long to send it. Please try again later or attach the clip.",
+        "zh": "网站传输太慢，已超时。请稍后再试，或直接发送视频。",
+    },
+    "link_http_error": {
+        "en": "the website answered with error {status}. Please check the link.",
+        "zh": "网站返回错误 {status}。请检查链接。",
+    },
+    "link_redirect_loop": {
+        "en": "the link redirects too many times.",
+        "zh": "这个链接重定向次数过多。",
+    },
+    "link_bad": {
+        "en": "that doesn't look like a valid link.",
+        "zh": "这个链接格式不正确。",
+    },
+    "link_web_page": {
+        "en": "that link opens a web page, not a video file. Please send a direct link to the video file.",
+        "zh": "这个链接打开的是网页，不是视频文件。请发送视频文件的直接链接。",
+    },
+    "link_too_big": {
+        "en": "the file is bigger than the {limit} I can fetch from a link.",
+        "zh": "文件超过了链接下载上限 {limit}。",
+    },
+    "link_empty": {
+        "en": "the link gave me an empty file.",
+        "zh": "链接返回的是空文件。",
+    },
     "queued": {
         "en": "⏳ Got it — I'll start on this as soon as your previous request is done.",
         "zh": "⏳ 收到——等上一个请求完成后马上处理。",
@@ -203,6 +253,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "stream_cut": {
         "en": "The connection to the editor broke before it answered, and nothing changed. Please say that again.",
         "zh": "编辑器回答前连接中断，内容没有变化。请再说一遍。",
+    },
+    "backend_waiting": {
+        "en": "The editing service can't be reached right now. I'll keep trying for a few minutes — no need to send anything again.",
+        "zh": "暂时连不上编辑服务。我会在几分钟内继续重试——无需重新发送。",
+    },
+    "backend_gave_up": {
+        "en": "I kept trying, but the editing service is still unreachable, so I stopped. Please send your clip or message again later.",
+        "zh": "我一直在重试，但编辑服务仍无法连接，所以先停下了。请稍后重新发送你的视频或消息。",
+    },
+    "turn_outcome_unknown": {
+        "en": "The connection to the editor broke while it was working, so your change may or may not have been made. Send /status to check once the service is back.",
+        "zh": "编辑器处理时连接中断，你的修改可能已生效，也可能没有。服务恢复后请发送 /status 查看。",
     },
     "resend_clip": {
         "en": "I restarted while working on your clip and couldn't finish it. Please send it again.",
