@@ -355,6 +355,7 @@ class NemoClient:
         start = last_news = time.monotonic()
         cancel_wait = asyncio.ensure_future((cancel or asyncio.Event()).wait())
         reason = "done"
+        read: asyncio.Future | None = None
         try:
             while True:
                 now = time.monotonic()
@@ -390,6 +391,8 @@ class NemoClient:
                     break  # ADK closes after the error frame; do not wait for it
         finally:
             cancel_wait.cancel()
+            if read is not None and not read.done():
+                read.cancel()  # cancelled mid-read: closing the stream would fail it unobserved
             resp.close()
         if reason == "watchdog":
             log.warning("turn watchdog fired after %.0f s", time.monotonic() - start)

@@ -103,3 +103,43 @@ async def test_ticks_carry_the_time_they_were_written_and_alternate_tools(backen
     assert [t.name for t in ticks[:2]] == list(TICK_TOOLS)
     assert all(before <= t.args["sent_at"] <= after for t in ticks)
     assert isinstance(events[-1], TurnEnded) and events[-1].reason == "done"
+
+
+async def test_a_cancelled_turn_leaves_no_stray_read_behind(backend: LocalBackend) -> None:
+    """Cancelling open turns (/cancel, shutdown) must not leave a read that fails unobserved once the
+    connection closes: asyncio logs each as 'Task exception was never retrieved' (1,000 errors in
+    the log when 1,000 chats were stopped at once)."""
+    loop = asyncio.get_running_loop()
+    created: list[asyncio.Task] = []
+    previous = loop.get_task_factory()
+
+    def recording_factory(loop, coro, **kw):
+        task = asyncio.Task(coro, loop=loop, **kw)
+        created.append(task)
+        return task
+
+    loop.set_task_factory(recording_factory)
+    try:
+        await _faults(backend.url, {"turn_delay": 3600, "progress_ticks": 0.1})
+        async with NemoClient(backend.url, credentials=MemoryCredentials()) as client:
+            session_id = await client.create_session()
+            ticked = asyncio.Event()
+
+            async def turn() -> None:
+                async for event in client.run_turn(session_id, "add lo-fi background music"):
+                    if isinstance(event, ToolCall):
+                        ticked.set()
+
+            task = asyncio.create_task(turn())
+            await asyncio.wait_for(ticked.wait(), GUARD)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            for _ in range(20):  # let the closed connection reach every pending read
+                await asyncio.sleep(0.01)
+    finally:
+        loop.set_task_factory(previous)
+    reads = [t for t in created if "readany" in repr(t.get_coro())]
+    assert reads, "the turn read its stream through tasks"
+    unobserved = [t for t in reads if t.done() and not t.cancelled() and t.exception() is not None]
+    assert not unobserved, unobserved
+    assert all(t.done() for t in reads)
