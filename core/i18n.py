@@ -266,6 +266,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The connection to the editor broke while it was working, so your change may or may not have been made. Send /status to check once the service is back.",
         "zh": "编辑器处理时连接中断，你的修改可能已生效，也可能没有。服务恢复后请发送 /status 查看。",
     },
+    "backend_waiting": {
+        "en": "The editing service can't be reached right now. I'll keep trying for a few minutes — no need to send anything again.",
+        "zh": "暂时连不上编辑服务。我会在几分钟内继续重试——无需重新发送。",
+    },
+    "backend_gave_up": {
+        "en": "I kept trying, but the editing service is still unreachable, so I stopped. Please send your clip or message again later.",
+        "zh": "我一直在重试，但编辑服务仍无法连接，所以先停下了。请稍后重新发送你的视频或消息。",
+    },
+    "turn_outcome_unknown": {
+        "en": "The connection to the editor broke while it was working, so your change may or may not have been made. Send /status to check once the service is back.",
+        "zh": "编辑器处理时连接中断，你的修改可能已生效，也可能没有。服务恢复后请发送 /status 查看。",
+    },
     "resend_clip": {
         "en": "I restarted while working on your clip and couldn't finish it. Please send it again.",
         "zh": "处理你的视频时我重启了，未能完成。请重新发送。",
