@@ -21,6 +21,7 @@ from core.journal import CURRENT_WORK
 from core.media import ClipLimits, Refusal, fetch_clip, keep_copy, prepare_for_chat
 from core.nemo import errors as nemo_errors
 from core.nemo import events as turn_events
+from core.nemo.client import BackendUnreachable
 from core.progress import ProgressDisplay
 from core.ports import ReplyPort, delivery_target
 from core.sessions import SessionRegistry
@@ -40,6 +41,8 @@ class ConversationConfig:
     clip_ttl: float = 24 * 3600
     clip_limits: ClipLimits = ClipLimits()
     still_working_after: float = 120.0
+    backend_wait: float = 300.0  # how long a chat waits for an unreachable backend before giving up
+    backend_retry_max: float = 15.0  # longest pause between two tries while waiting
 
 
 class Conversation:
@@ -51,6 +54,7 @@ class Conversation:
         self.store = store
         self.sessions = sessions
         self.shutting_down = False  # set at shutdown: open renders are kept for the next start
+        self._told_down: set[str] = set()  # chats told "the service can't be reached" this outage
 
     # --- the one-shot flow -------------------------------------------------------------------
 
@@ -106,8 +110,9 @@ class Conversation:
                 kept_path = await asyncio.to_thread(keep_copy, clip, self.config.keep_dir / _safe(event.chat_key))
                 await self.store.keep_clip(event.chat_key, kept_path, self.config.clip_ttl)
                 kept.append(kept_path)
-            await self.sessions.call(event.chat_key, lang,
-                                     lambda sid: self.client.upload_files(sid, clips))
+            # Only a connection that never opened is tried again: a half-sent upload is not repeated.
+            await self._patiently(event, lang, lambda: self.sessions.call(
+                event.chat_key, lang, lambda sid: self.client.upload_files(sid, clips)), safe=BackendUnreachable)
             return kept
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
@@ -154,7 +159,12 @@ class Conversation:
         if reply:
             return reply
         # A silent turn (or one cut short): read the draft and say what changed.
-        after = await self._draft(event, lang)
+        try:
+            after = await self._draft(event, lang, patient=False)
+        except nemo_errors.BackendUnavailable:
+            # The backend went away during the turn: whether the edit was made is unknown, and
+            # the message is never sent again (it could be charged twice).
+            raise TurnOutcomeUnknown() from None
         changes = timeline.diff(before, after, lang)
         if changes:
             return say("changes_header", lang) + "\n" + "\n".join(changes)
@@ -164,11 +174,44 @@ class Conversation:
             return say("stream_cut", lang)
         return say("no_changes", lang)
 
-    async def _draft(self, event: InboundEvent, lang: str) -> dict | None:
+    async def _draft(self, event: InboundEvent, lang: str, *, patient: bool = True) -> dict | None:
         if await self.store.chat_session(event.chat_key) is None:
             return None
-        state = await self.sessions.call(event.chat_key, lang, lambda sid: self.client.get_state(sid))
+
+        def read():
+            return self.sessions.call(event.chat_key, lang, lambda sid: self.client.get_state(sid))
+
+        state = await (self._patiently(event, lang, read) if patient else read())
         return _draft_of(state)
+
+    async def _patiently(self, event: InboundEvent, lang: str, call, *,
+                         safe: type[Exception] = nemo_errors.BackendUnavailable):
+        """`call()` again and again while the backend can't be reached, for up to `backend_wait`.
+
+        The chat is told once per outage that we keep trying; after the wait it gets one plain
+        "still unreachable" line (BackendStillDown). Only failures of type `safe` are retried:
+        a read, or a request that never left this machine.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.backend_wait
+        pause = min(1.0, self.config.backend_retry_max)
+        while True:
+            try:
+                result = await call()
+            except safe as error:
+                left = deadline - loop.time()
+                if left <= 0:
+                    self._told_down.discard(event.chat_key)
+                    raise BackendStillDown() from error
+                if event.chat_key not in self._told_down:
+                    self._told_down.add(event.chat_key)
+                    await quietly(event.reply.send_text(say("backend_waiting", lang)))
+                log.info("backend unreachable for chat %s; trying again in %.1f s", event.chat_key, pause)
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, self.config.backend_retry_max)
+                continue
+            self._told_down.discard(event.chat_key)
+            return result
 
     # --- export ------------------------------------------------------------------------------
 
@@ -284,6 +327,14 @@ class Conversation:
 
 class TurnTimedOut(Exception):
     """The backend kept the turn open past the watchdog's limit."""
+
+
+class TurnOutcomeUnknown(Exception):
+    """The backend went away during a turn: the edit may or may not have been made."""
+
+
+class BackendStillDown(Exception):
+    """The backend stayed unreachable for the whole `backend_wait`."""
 
 
 def _draft_of(state) -> dict | None:
