@@ -13,8 +13,10 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.conversation import Conversation, ConversationConfig, TurnTimedOut, quietly
+from core.conversation import (BackendStillDown, Conversation, ConversationConfig, TurnOutcomeUnknown, TurnTimedOut,
+                               quietly)
 from core.events import InboundEvent
+from core.housekeeping import Housekeeping
 from core.i18n import lang_of, say
 from core.journal import CLIP, CURRENT_WORK, EXPORT, TURN, UPLOAD, WorkJournal
 from core.lanes import Lanes, WorkItem
@@ -39,6 +41,9 @@ class CoreConfig:
     still_working_after: float = 120.0
     clip_limits: ClipLimits = field(default_factory=ClipLimits)
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # default: open to everyone, no caps
+    backend_wait: float = 300.0  # how long a chat waits for an unreachable backend, then gives up
+    clip_ttl: float = 24 * 3600  # how long a clip is kept to rebuild a lost backend session
+    housekeeping_interval: float = 3600.0  # seconds between sweeps of expired clips and stale work
     links: LinkConfig = field(default_factory=LinkConfig)  # clip links: size/time caps, allowed intranet
 
 
@@ -55,10 +60,16 @@ class Core:
                 keep_dir=config.data_dir / "kept",
                 clip_limits=config.clip_limits,
                 still_working_after=config.still_working_after,
+                backend_wait=config.backend_wait,
+                clip_ttl=config.clip_ttl,
             ),
             client, store, self.sessions,
         )
         self.lanes = Lanes()
+        # Nothing outlives its job for long: expired clips and stale work folders are swept.
+        self.housekeeping = Housekeeping(store, config.data_dir / "work", config.data_dir / "kept",
+                                         interval=config.housekeeping_interval,
+                                         stale_after=config.item_timeout + 600)
         self.policy = AccessPolicy(config.policy)
         self._media_slots: dict[int, Slot] = {}  # id(media item) -> its heavy item's slot
         self.journal = WorkJournal(store)  # accepted heavy work, so a crash can't lose it silently
@@ -72,8 +83,7 @@ class Core:
 
     async def start(self) -> None:
         """Tidy expired clips and pick up renders that were running when we stopped."""
-        for path in await self.store.expire_clips():
-            path.unlink(missing_ok=True)
+        await self.housekeeping.start()  # before any resumed job makes a new work folder
         for job in await self.store.open_jobs():
             surface = self.surfaces.get(job.surface)
             if surface is None:
@@ -100,6 +110,7 @@ class Core:
         """Stop working without cancelling renders: they are resumed on the next start."""
         self._stopping = True  # items cut off now keep their journal entries for the next start
         self.conversation.shutting_down = True
+        await self.housekeeping.stop()
         await self.lanes.close()
 
     async def drain(self, timeout: float | None = None) -> bool:
@@ -236,7 +247,8 @@ class Core:
             await quietly(event.reply.send_text(say("timeout", lang)))
         except Exception as error:  # every failure ends as one friendly line in the chat
             text = user_message_for(error, lang)
-            if not isinstance(error, (nemo_errors.NemoError, Refusal, EngineError, TurnTimedOut)):
+            if not isinstance(error, (nemo_errors.NemoError, Refusal, EngineError, TurnTimedOut, TurnOutcomeUnknown,
+                                      BackendStillDown)):
                 log.exception("unexpected failure in chat %s", event.chat_key)
             await quietly(event.reply.send_text(text))
 
@@ -277,6 +289,10 @@ def user_message_for(error: BaseException, lang: str) -> str:
         return str(error)
     if isinstance(error, TurnTimedOut):
         return say("timeout", lang)
+    if isinstance(error, TurnOutcomeUnknown):
+        return say("turn_outcome_unknown", lang)
+    if isinstance(error, BackendStillDown):
+        return say("backend_gave_up", lang)
     if isinstance(error, EngineError):
         return say("render_failed", lang, reason=str(error))
     if isinstance(error, nemo_errors.NoCredits):
