@@ -12,6 +12,7 @@ from typing import AsyncIterator
 
 from bots.settings import Settings
 from core.app import Core, CoreConfig
+from core.links import LinkConfig, parse_networks
 from core.media import ClipLimits
 from core.policy import PolicyConfig
 from core.nemo.client import NemoClient
@@ -59,6 +60,9 @@ def core_config_from(settings: Settings) -> CoreConfig:
             max_jobs=settings.aiwm_max_jobs,
             contact=settings.aiwm_admin_contact,
         ),
+        links=LinkConfig(max_bytes=int(settings.aiwm_link_max_mb * 1024 * 1024),
+                         timeout_seconds=settings.aiwm_link_timeout,
+                         allowed_networks=parse_networks(settings.aiwm_link_allowed_networks)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import quote
 from typing import Annotated
@@ -61,6 +62,11 @@ class Settings(BaseSettings):
     aiwm_max_jobs: int | None = 8  # the same across all users; 0 = no cap
     aiwm_max_clip_mb: float | None = None  # largest clip accepted (MB); unset = only the platform's cap
     aiwm_max_clip_seconds: float | None = 600.0  # longest clip accepted; the engine takes up to 600
+    # Clip links pasted into a chat (core/links.py): caps for one fetch, and private networks a
+    # link may reach anyway (comma-separated CIDRs, for intranet deployments; empty = public only).
+    aiwm_link_max_mb: float = Field(default=200.0, gt=0)
+    aiwm_link_timeout: float = Field(default=60.0, gt=0)
+    aiwm_link_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("aiwm_allowed_users", "aiwm_allowed_chats", mode="before")
     @classmethod
@@ -77,6 +83,16 @@ class Settings(BaseSettings):
             return None
         if isinstance(value, (int, float)) and value <= 0:
             return None
+        return value
+
+    @field_validator("aiwm_link_allowed_networks", mode="before")
+    @classmethod
+    def _comma_separated_networks(cls, value: object) -> object:
+        parts = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        if isinstance(parts, list):
+            for part in filter(None, parts):
+                ipaddress.ip_network(part, strict=False)  # a typo fails at start, not at the first link
+            return [part for part in parts if part]
         return value
 
     @field_validator("discord_guild_ids", mode="before")

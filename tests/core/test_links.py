@@ -390,3 +390,24 @@ async def test_a_media_item_for_a_link_fetches_through_the_same_checks(site, tmp
     bad = link_media_item("http://169.254.169.254/latest/meta-data", config, "zh")
     with pytest.raises(MediaFetchError, match=re.escape(say("link_private", "zh"))):
         await bad.fetch(tmp_path / "other")
+
+
+# --- settings ------------------------------------------------------------------------------
+
+def test_link_settings_reach_the_core_config(tmp_path, monkeypatch):
+    from pydantic import ValidationError
+
+    from bots.runtime import core_config_from
+    from bots.settings import Settings
+
+    defaults = core_config_from(Settings(_env_file=None, aiwm_data_dir=tmp_path)).links
+    assert defaults == LinkConfig(max_bytes=200 * 1024 * 1024, timeout_seconds=60.0, allowed_networks=())
+    monkeypatch.setenv("AIWM_LINK_MAX_MB", "1.5")
+    monkeypatch.setenv("AIWM_LINK_TIMEOUT", "7")
+    monkeypatch.setenv("AIWM_LINK_ALLOWED_NETWORKS", " 127.0.0.1/32, 10.20.0.0/16 ,")
+    links = core_config_from(Settings(_env_file=None, aiwm_data_dir=tmp_path)).links
+    assert links.max_bytes == int(1.5 * 1024 * 1024) and links.timeout_seconds == 7.0
+    assert links.allowed_networks == (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.20.0.0/16"))
+    monkeypatch.setenv("AIWM_LINK_ALLOWED_NETWORKS", "10.0.0.0/8,intranet")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, aiwm_data_dir=tmp_path)
