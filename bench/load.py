@@ -186,7 +186,8 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: Path) -> dict:
+async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: Path,
+                     max_connections: int = 0) -> dict:
     from core.app import Core, CoreConfig
     from core.events import InboundEvent
     from core.store import Store
@@ -194,7 +195,7 @@ async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: 
     recorder = Recorder()
     surface = BenchSurface(recorder)
     store = await Store(work / "bot.sqlite3").open()
-    client = _tapped_client_class()(url, credentials=store, platform="bench")
+    client = _tapped_client_class()(url, credentials=store, platform="bench", max_connections=max_connections)
     client.recorder = recorder
     core = Core(CoreConfig(data_dir=work / "bot"), client, store, {"bench": surface})
     await core.start()
@@ -276,7 +277,7 @@ async def _set_faults(url: str, faults: dict) -> None:
             resp.raise_for_status()
 
 
-def run_scenario(scenario: str, chats: int, seconds: float) -> dict:
+def run_scenario(scenario: str, chats: int, seconds: float, max_connections: int = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="aiwm-load-") as tmp:
         work = Path(tmp)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -292,7 +293,8 @@ def run_scenario(scenario: str, chats: int, seconds: float) -> dict:
             with log_path.open("w") as log_file:
                 worker = subprocess.run(
                     [sys.executable, str(Path(__file__).resolve()), "--worker", scenario, "--url", url,
-                     "--chats", str(chats), "--seconds", str(seconds), "--out", str(out), "--work", str(work / "bot")],
+                     "--chats", str(chats), "--seconds", str(seconds), "--out", str(out), "--work", str(work / "bot"),
+                     "--max-connections", str(max_connections)],
                     cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, timeout=seconds + 600)
             if worker.returncode != 0:
                 raise SystemExit(f"{scenario} worker failed:\n{log_path.read_text()[-3000:]}")
@@ -334,7 +336,9 @@ def _fmt(fmt: str, value) -> str:
 
 def table(result: dict) -> str:
     conc, seq = result["concurrent"], result["one-at-a-time"]
-    lines = [f"{result['chats']} chats, {result['seconds']:.0f} s window, a backend event every second per open turn",
+    cap = result.get("max_connections") or "none"
+    lines = [f"{result['chats']} chats, {result['seconds']:.0f} s window, a backend event every second per open turn"
+             f" (client connection cap: {cap})",
              f"  {'':26}{'concurrent':>12}{'one-at-a-time':>15}{'ratio':>9}"]
     for label, key, fmt in ROWS:
         ratio = result["ratio"].get(key)
@@ -352,6 +356,9 @@ def main() -> int:
     parser.add_argument("--chats", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON result")
+    parser.add_argument("--max-connections", type=int, default=0,
+                        help="the Nemo client's connection cap (0 = none, the product default; "
+                             "100 = aiohttp's default, what the bot had before)")
     parser.add_argument("--worker", choices=SCENARIOS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -361,16 +368,18 @@ def main() -> int:
         raise_open_files()
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
         args.work.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(run_worker(args.worker, args.url, args.chats, args.seconds, args.work))
+        result = asyncio.run(run_worker(args.worker, args.url, args.chats, args.seconds, args.work,
+                                        args.max_connections))
         args.out.write_text(json.dumps(result))
         return 0
 
     raise_open_files()
     result: dict = {"chats": args.chats, "seconds": args.seconds, "cpus": os.cpu_count(),
+                    "max_connections": args.max_connections,
                     "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for scenario in SCENARIOS:
         print(f"running {scenario} ({args.chats} chats, {args.seconds:.0f} s)...", file=sys.stderr, flush=True)
-        result[scenario] = run_scenario(scenario, args.chats, args.seconds)
+        result[scenario] = run_scenario(scenario, args.chats, args.seconds, args.max_connections)
     conc, seq = result["concurrent"], result["one-at-a-time"]
     result["ratio"] = {key: round(conc[key] / seq[key], 2)
                        for _, key, _ in ROWS if isinstance(conc.get(key), (int, float)) and seq.get(key)}

@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         test_mode=bool(args.test_mode),
         public_url=args.public_url,
     )
+    from bots.limits import raise_open_file_limit
+
+    raise_open_file_limit()  # one socket per open turn stream
     try:
         asyncio.run(_serve(config))
     except OSError as exc:

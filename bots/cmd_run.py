@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bots.limits import raise_open_file_limit
 from bots.logging_setup import setup_logging
 from bots.runtime import running_core
 from bots.settings import Settings
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         print("No TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN set: starting the console chat.", file=sys.stderr)
         return cmd_chat.run(argparse.Namespace(out=args.out, language=None, demo_when_empty=True))
     setup_logging(settings.aiwm_log_level, settings.aiwm_log_format, settings.secrets())
+    raise_open_file_limit()  # one socket per chat with an open turn: 1,000 chats pass 1024
     return asyncio.run(serve(settings))
 
 
