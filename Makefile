@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := ffmpeg fluidsynth timgm6mb-soundfont fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run demo test bench clean
+.PHONY: setup system-packages run demo test bench bench-load clean
 
 setup: system-packages $(STAMP)
 
@@ -45,6 +45,11 @@ test: setup
 bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/backend.py
+	$(PY) bench/load.py
+
+# 1,000 chats with open turns in one bot process (about a minute); smoke: ARGS="--chats 50 --seconds 5"
+bench-load: setup
+	$(PY) bench/load.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) data out .pytest_cache
