@@ -132,6 +132,7 @@ class AccessPolicy:
         self._slow_told_until.pop(user, None)
         if len(self._recent) > 10_000:  # forget users whose window is empty so memory stays bounded
             self._recent = {u: q for u, q in self._recent.items() if q and q[-1] > now - WINDOW}
+            self._slow_told_until = {u: t for u, t in self._slow_told_until.items() if t > now}
         return Admission(True, slot=self._take(event) if heavy else None)
 
     # --- inside ------------------------------------------------------------------------------
