@@ -78,7 +78,7 @@ class Janitor:
     async def _loop(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.sweep)
+                self.sweep()  # in the loop, not a thread: the store's cache is not thread-safe to walk
             except Exception:  # a failed sweep must not stop the next one
                 log.exception("retention sweep failed")
             await asyncio.sleep(self.retention.interval)
