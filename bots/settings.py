@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     aiwm_max_jobs: int | None = 8  # the same across all users; 0 = no cap
     aiwm_max_clip_mb: float | None = None  # largest clip accepted (MB); unset = only the platform's cap
     aiwm_max_clip_seconds: float | None = 600.0  # longest clip accepted; the engine takes up to 600
+
+    # Backend outages and retention (core/conversation.py, core/housekeeping.py, backend/janitor.py).
+    aiwm_backend_wait: float = 300.0  # seconds a chat waits for an unreachable backend before giving up
+    aiwm_clip_ttl_hours: float = 24.0  # how long received clips are kept to rebuild a lost backend session
+    aiwm_housekeeping_minutes: float = 60.0  # how often expired clips and stale work folders are swept
+    aiwm_render_keep_hours: float = 1.0  # embedded backend: a finished video is deleted this long after download
+    aiwm_session_idle_days: float = 7.0  # embedded backend: an unused session is deleted with its uploads
     # Clip links pasted into a chat (core/links.py): caps for one fetch, and private networks a
     # link may reach anyway (comma-separated CIDRs, for intranet deployments; empty = public only).
     aiwm_link_max_mb: float = Field(default=200.0, gt=0)
