@@ -77,6 +77,7 @@ class Recorder:
     def __init__(self) -> None:
         self.pending: dict[asyncio.Task, float] = {}
         self.delays: list[float] = []
+        self.arrivals: list[float] = []  # seconds after the window opened, one per delay
         self.tapped = 0
         self.chats: dict[str, ChatStats] = {}
         self.window_start = 0.0
@@ -95,6 +96,7 @@ class Recorder:
         if sent_at is None or not (self.window_start <= now <= self.window_end):
             return
         self.delays.append(now - sent_at)
+        self.arrivals.append(now - self.window_start)
         stats = self.chats[chat_id]
         stats.ticks += 1
         if stats.first_tick is None:
@@ -202,6 +204,7 @@ async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: 
     events = [InboundEvent(surface="bench", chat_id=f"c{i}", user_id=f"u{i}", reply=surface.reply_port_for(f"c{i}"),
                            text=MESSAGE, language="en", message_id="1") for i in range(chats)]
     rss_idle = _status_mb("VmRSS")
+    load_start = os.getloadavg()[0]  # other work on the machine shows up as delay here
     cpu_start = _cpu_seconds()
     recorder.window_start = time.time()
     recorder.window_end = recorder.window_start + seconds
@@ -228,6 +231,12 @@ async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: 
 
     delays = sorted(recorder.delays)
     progressing = [s for s in recorder.chats.values() if s.ticks]
+    # Steady state: after every chat got its first event (the ramp creates 1,000 sessions first).
+    ramp_end = max((s.first_tick for s in progressing), default=None) if len(progressing) == chats else None
+    steady = sorted(d for d, at in zip(recorder.delays, recorder.arrivals) if ramp_end is not None and at > ramp_end)
+    buckets = {}
+    for d, at in zip(recorder.delays, recorder.arrivals):
+        buckets.setdefault(int(at // 5) * 5, []).append(d)
     errors = sum(1 for s in recorder.chats.values() for t in s.texts if "error" in t.lower() or "sorry" in t.lower())
     return {
         "scenario": scenario,
@@ -244,6 +253,10 @@ async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: 
         "p95_ms": _ms(_pct(delays, 95)),
         "p99_ms": _ms(_pct(delays, 99)),
         "max_ms": _ms(delays[-1] if delays else None),
+        "steady_p50_ms": _ms(_pct(steady, 50)),
+        "steady_p99_ms": _ms(_pct(steady, 99)),
+        "p99_ms_per_5s": {f"{k}-{k + 5}s": _ms(_pct(sorted(v), 99)) for k, v in sorted(buckets.items())},
+        "load_avg_at_start": round(load_start, 2),
         "rss_idle_mb": round(rss_idle, 1),
         "peak_rss_mb": round(_status_mb("VmHWM"), 1),
         "cpu_s": round(cpu, 2),
@@ -321,6 +334,9 @@ ROWS = [
     ("p95 delay ms", "p95_ms", "{:.1f}"),
     ("p99 delay ms", "p99_ms", "{:.1f}"),
     ("max delay ms", "max_ms", "{:.1f}"),
+    ("steady p50 ms", "steady_p50_ms", "{:.1f}"),
+    ("steady p99 ms", "steady_p99_ms", "{:.1f}"),
+    ("load avg at start", "load_avg_at_start", "{:.2f}"),
     ("bot RSS idle MB", "rss_idle_mb", "{:.1f}"),
     ("bot peak RSS MB", "peak_rss_mb", "{:.1f}"),
     ("bot CPU s (user+sys)", "cpu_s", "{:.2f}"),
@@ -382,7 +398,8 @@ def main() -> int:
         result[scenario] = run_scenario(scenario, args.chats, args.seconds, args.max_connections)
     conc, seq = result["concurrent"], result["one-at-a-time"]
     result["ratio"] = {key: round(conc[key] / seq[key], 2)
-                       for _, key, _ in ROWS if isinstance(conc.get(key), (int, float)) and seq.get(key)}
+                       for _, key, _ in ROWS if key != "load_avg_at_start"
+                       and isinstance(conc.get(key), (int, float)) and seq.get(key)}
     result["goals"] = {
         "all_progress": conc["chats_progressing"] == args.chats,
         "p99_under_100ms": conc["p99_ms"] is not None and conc["p99_ms"] < 100,
