@@ -28,6 +28,7 @@ async def embedded_or_remote_backend(settings: Settings) -> AsyncIterator[str]:
         yield settings.nemo_api_url.rstrip("/")
         return
     from backend.config import BackendConfig
+    from backend.janitor import Retention
     from backend.server import LocalBackend
 
     config = BackendConfig(
@@ -36,7 +37,9 @@ async def embedded_or_remote_backend(settings: Settings) -> AsyncIterator[str]:
         port=0,
         soundfont=settings.aiwm_soundfont,
     )
-    backend = LocalBackend(config)
+    retention = Retention(render_keep_after_download=settings.aiwm_render_keep_hours * 3600,
+                          session_ttl=settings.aiwm_session_idle_days * 86400)
+    backend = LocalBackend(config, retention)
     await backend.start()
     log.info("embedded local backend on %s", backend.url)
     try:
@@ -50,6 +53,9 @@ def core_config_from(settings: Settings) -> CoreConfig:
     max_mb = settings.aiwm_max_clip_mb
     return CoreConfig(
         data_dir=Path(settings.aiwm_data_dir),
+        backend_wait=settings.aiwm_backend_wait,
+        clip_ttl=settings.aiwm_clip_ttl_hours * 3600,
+        housekeeping_interval=settings.aiwm_housekeeping_minutes * 60,
         clip_limits=ClipLimits(max_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
                                max_seconds=settings.aiwm_max_clip_seconds),
         policy=PolicyConfig(
