@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -168,19 +169,32 @@ def _tapped_client_class():
     return TappedClient
 
 
-def raise_open_files() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
 def _status_mb(field_name: str, pid: int | str = "self") -> float:
     """A memory figure from /proc (VmRSS now, VmHWM the peak so far) in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field_name + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class GcPauses:
+    """Times the interpreter's garbage collections: a long one stalls every chat at once."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.total = 0.0
+        self.full = 0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        self.total += pause
+        self.longest = max(self.longest, pause)
+        self.full += info.get("generation") == 2
 
 
 def _cpu_seconds() -> float:
@@ -204,7 +218,8 @@ async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: 
     events = [InboundEvent(surface="bench", chat_id=f"c{i}", user_id=f"u{i}", reply=surface.reply_port_for(f"c{i}"),
                            text=MESSAGE, language="en", message_id="1") for i in range(chats)]
     rss_idle = _status_mb("VmRSS")
-    load_start = os.getloadavg()[0]  # other work on the machine shows up as delay here
+    load_start = os.getloadavg()[0]
+    pauses = GcPauses()  # other work on the machine shows up as delay here
     cpu_start = _cpu_seconds()
     recorder.window_start = time.time()
     recorder.window_end = recorder.window_start + seconds
@@ -257,6 +272,9 @@ async def run_worker(scenario: str, url: str, chats: int, seconds: float, work: 
         "steady_p99_ms": _ms(_pct(steady, 99)),
         "p99_ms_per_5s": {f"{k}-{k + 5}s": _ms(_pct(sorted(v), 99)) for k, v in sorted(buckets.items())},
         "load_avg_at_start": round(load_start, 2),
+        "gc_longest_pause_ms": _ms(pauses.longest),
+        "gc_total_ms": _ms(pauses.total),
+        "gc_full_collections": pauses.full,
         "rss_idle_mb": round(rss_idle, 1),
         "peak_rss_mb": round(_status_mb("VmHWM"), 1),
         "cpu_s": round(cpu, 2),
@@ -290,7 +308,8 @@ async def _set_faults(url: str, faults: dict) -> None:
             resp.raise_for_status()
 
 
-def run_scenario(scenario: str, chats: int, seconds: float, max_connections: int = 0) -> dict:
+def run_scenario(scenario: str, chats: int, seconds: float, max_connections: int = 0,
+                 gc_default: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="aiwm-load-") as tmp:
         work = Path(tmp)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -307,7 +326,7 @@ def run_scenario(scenario: str, chats: int, seconds: float, max_connections: int
                 worker = subprocess.run(
                     [sys.executable, str(Path(__file__).resolve()), "--worker", scenario, "--url", url,
                      "--chats", str(chats), "--seconds", str(seconds), "--out", str(out), "--work", str(work / "bot"),
-                     "--max-connections", str(max_connections)],
+                     "--max-connections", str(max_connections)] + (["--gc-default"] if gc_default else []),
                     cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, timeout=seconds + 600)
             if worker.returncode != 0:
                 raise SystemExit(f"{scenario} worker failed:\n{log_path.read_text()[-3000:]}")
@@ -337,6 +356,7 @@ ROWS = [
     ("steady p50 ms", "steady_p50_ms", "{:.1f}"),
     ("steady p99 ms", "steady_p99_ms", "{:.1f}"),
     ("load avg at start", "load_avg_at_start", "{:.2f}"),
+    ("longest GC pause ms", "gc_longest_pause_ms", "{:.1f}"),
     ("bot RSS idle MB", "rss_idle_mb", "{:.1f}"),
     ("bot peak RSS MB", "peak_rss_mb", "{:.1f}"),
     ("bot CPU s (user+sys)", "cpu_s", "{:.2f}"),
@@ -354,7 +374,7 @@ def table(result: dict) -> str:
     conc, seq = result["concurrent"], result["one-at-a-time"]
     cap = result.get("max_connections") or "none"
     lines = [f"{result['chats']} chats, {result['seconds']:.0f} s window, a backend event every second per open turn"
-             f" (client connection cap: {cap})",
+             f" (client connection cap: {cap}, GC {result.get('gc', 'tuned')})",
              f"  {'':26}{'concurrent':>12}{'one-at-a-time':>15}{'ratio':>9}"]
     for label, key, fmt in ROWS:
         ratio = result["ratio"].get(key)
@@ -375,13 +395,21 @@ def main() -> int:
     parser.add_argument("--max-connections", type=int, default=0,
                         help="the Nemo client's connection cap (0 = none, the product default; "
                              "100 = aiohttp's default, what the bot had before)")
+    parser.add_argument("--gc-default", action="store_true",
+                        help="leave Python's GC settings alone (what the bot did before)")
     parser.add_argument("--worker", choices=SCENARIOS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        raise_open_files()
+        # Set up the process as `aiwm run` does: the open-file limit, and (after the imports) GC.
+        from bots.limits import calm_garbage_collector, raise_open_file_limit
+        import core.app, core.store, core.nemo.client  # noqa: E401,F401  what the bot imports
+
+        raise_open_file_limit()
+        if not args.gc_default:
+            calm_garbage_collector()
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
         args.work.mkdir(parents=True, exist_ok=True)
         result = asyncio.run(run_worker(args.worker, args.url, args.chats, args.seconds, args.work,
@@ -389,13 +417,15 @@ def main() -> int:
         args.out.write_text(json.dumps(result))
         return 0
 
-    raise_open_files()
+    from bots.limits import raise_open_file_limit
+
+    raise_open_file_limit()
     result: dict = {"chats": args.chats, "seconds": args.seconds, "cpus": os.cpu_count(),
-                    "max_connections": args.max_connections,
+                    "max_connections": args.max_connections, "gc": "default" if args.gc_default else "tuned",
                     "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for scenario in SCENARIOS:
         print(f"running {scenario} ({args.chats} chats, {args.seconds:.0f} s)...", file=sys.stderr, flush=True)
-        result[scenario] = run_scenario(scenario, args.chats, args.seconds, args.max_connections)
+        result[scenario] = run_scenario(scenario, args.chats, args.seconds, args.max_connections, args.gc_default)
     conc, seq = result["concurrent"], result["one-at-a-time"]
     result["ratio"] = {key: round(conc[key] / seq[key], 2)
                        for _, key, _ in ROWS if key != "load_avg_at_start"

@@ -1,4 +1,4 @@
-"""`aiwm run` and `aiwm backend` lift their open-file soft limit: 1,000 open turns need > 1024 sockets."""
+"""`aiwm run` and `aiwm backend` set their process up for many chats: open files and GC."""
 
 from __future__ import annotations
 
@@ -32,3 +32,22 @@ def test_the_soft_limit_is_raised_to_the_hard_limit_and_more_sockets_open() -> N
     assert now == hard_after or hard_after == resource.RLIM_INFINITY
     assert opened == 400
 
+
+
+_GC_CHILD = """
+import gc
+import json  # start-up imports, as `aiwm run` has them
+from bots.limits import GC_THRESHOLDS, calm_garbage_collector
+before = gc.get_freeze_count()
+calm_garbage_collector()
+print(before, gc.get_freeze_count(), *gc.get_threshold(), *GC_THRESHOLDS)
+"""
+
+
+def test_start_up_objects_are_frozen_and_collections_come_less_often() -> None:
+    done = subprocess.run([sys.executable, "-c", _GC_CHILD], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    before, frozen, *rest = (int(x) for x in done.stdout.split())
+    threshold, wanted = rest[:3], rest[3:]
+    assert before == 0 and frozen > 1000  # the imported modules' objects are no longer rescanned
+    assert threshold == wanted and threshold[0] > 700  # 700 is Python's default
