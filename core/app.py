@@ -18,7 +18,7 @@ from core.conversation import (BackendStillDown, Conversation, ConversationConfi
 from core.events import InboundEvent
 from core.housekeeping import Housekeeping
 from core.i18n import lang_of, say
-from core.journal import CLIP, CURRENT_WORK, EXPORT, TURN, UPLOAD, WorkJournal
+from core.journal import CLIP, COMMAND, CURRENT_WORK, EXPORT, TURN, UPLOAD, WorkJournal
 from core.lanes import Lanes, WorkItem
 from core.links import LinkConfig, links_in_message
 from core.media import ClipLimits, Refusal
@@ -161,14 +161,11 @@ class Core:
             return
 
         work = self._work_for(intent, event, text, lang)
-        work_id = None
-        kind = _journal_kind(intent, event, text)
-        if kind is not None:
-            work_id = await self.journal.accept(event, kind, lang)
-            if work_id is None:  # the platform delivered this message again after a restart
-                log.info("dropping a message handled before in chat %s", event.chat_key)
-                self._release([admission.slot] if admission.slot else [])
-                return
+        work_id = await self.journal.accept(event, _journal_kind(intent, event, text), lang)
+        if work_id is None:  # the platform delivered this message again after a restart
+            log.info("dropping a message handled before in chat %s", event.chat_key)
+            self._release([admission.slot] if admission.slot else [])
+            return
         if self._stopping:  # too late to start: a journaled item is reported at the next start
             self._release([admission.slot] if admission.slot else [])
             return
@@ -272,15 +269,15 @@ class Core:
             await progress.finish()
 
 
-def _journal_kind(intent: Intent, event: InboundEvent, text: str) -> str | None:
-    """The journal kind of heavy work (None for quick answers nobody needs to resend)."""
+def _journal_kind(intent: Intent, event: InboundEvent, text: str) -> str:
+    """The journal kind of work queued in a lane (a small command can wait behind a render too)."""
     if intent in (Intent.MUSIC, Intent.UPLOAD) and event.media:
         return CLIP if intent is Intent.MUSIC else UPLOAD
     if intent is Intent.EXPORT:
         return EXPORT
     if (intent is Intent.MUSIC and text) or intent is Intent.TURN:
         return TURN
-    return None
+    return COMMAND
 
 
 def user_message_for(error: BaseException, lang: str) -> str:

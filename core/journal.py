@@ -1,4 +1,4 @@
-"""The work journal: heavy work a chat handed us is written down until it ends, however it ends.
+"""The work journal: work a chat handed us is written down until it ends, however it ends.
 
 A clip being fetched or uploaded, a turn at the agent, queued items: all of that lives only in
 memory, so a killed process would lose it without a word. Each accepted item gets a journal entry
@@ -32,10 +32,11 @@ CLIP = "clip"  # clips with the one-shot flow (download, upload, turn, export)
 UPLOAD = "upload"  # clips added to the session only
 TURN = "turn"  # a message for the agent
 EXPORT = "export"  # a render of the current draft
+COMMAND = "command"  # a small command (/status, /credits, /new) queued behind other work
 
 # What the chat is told when an item of that kind was cut off (keys in core/i18n.py).
 LOST_MESSAGE = {CLIP: "restart_lost_clip", UPLOAD: "restart_lost_clip", TURN: "restart_lost_message",
-                EXPORT: "restart_lost_export"}
+                EXPORT: "restart_lost_export", COMMAND: "restart_lost_message"}
 
 HANDLED_MESSAGES_KEPT = 2 * 24 * 3600  # Telegram keeps an unconfirmed update for 24 hours
 
