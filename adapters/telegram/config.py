@@ -9,6 +9,8 @@ from __future__ import annotations
 import secrets as _secrets
 from dataclasses import dataclass
 
+from core.retry import RetryPolicy
+
 MB = 1024 * 1024
 # The cloud Bot API: bots may download files up to 20 MB and upload videos up to 50 MB.
 PUBLIC_MAX_DOWNLOAD = 20 * MB
@@ -40,6 +42,13 @@ class TelegramConfig:
     media_timeout: float = 300.0  # write/read timeout for video uploads and downloads (seconds)
     poll_timeout: int = 30  # long-poll seconds for getUpdates
     stop_grace: float = 5.0  # on stop, how long event handlers may finish before being cancelled
+    # Retries of deliveries (sendVideo, sendMessage) after 429s, 5xx and dropped connections:
+    # at most retry_attempts calls, backoff retry_base * 2^n (capped at retry_cap, never below
+    # Telegram's retry_after), giving up once retry_budget seconds of waiting would be exceeded.
+    retry_attempts: int = 6
+    retry_base: float = 1.0
+    retry_cap: float = 30.0
+    retry_budget: float = 300.0
 
     @property
     def download_limit(self) -> int | None:
@@ -52,6 +61,11 @@ class TelegramConfig:
         if self.max_upload_bytes:
             return self.max_upload_bytes
         return LOCAL_MAX_UPLOAD if self.local_mode else PUBLIC_MAX_UPLOAD
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retry_attempts, base=self.retry_base, cap=self.retry_cap,
+                           budget=self.retry_budget)
 
     @property
     def uses_webhook(self) -> bool:

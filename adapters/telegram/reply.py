@@ -3,7 +3,11 @@
 Progress is ONE message: it is edited (never re-posted) when the words change, at most once per
 `edit_interval`, and the last words wanted are always shown in the end. While work runs, an
 `upload_video` chat action ("sending video…") is refreshed, since Telegram clears it after 5 s.
-Display failures never raise: progress is a courtesy, the video is what matters.
+Display failures never raise: progress is a courtesy, the video is what matters. Display calls
+are made once (never retried into a pile-up, see flood.py): after a 429 the status waits out
+Telegram's retry_after, after any other failure one edit interval, then shows the newest words,
+so a flood of updates collapses to the latest. Deliveries (videos, texts) are retried by the
+rate limiter in flood.py.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from pathlib import Path
 
 from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction, MessageLimit
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from adapters.telegram.config import TelegramConfig
+from adapters.telegram.flood import retry_after_seconds
 from core.ports import OutgoingVideo, Progress, SurfaceLimits
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ class TelegramReplyPort:
         self._shown: str | None = None  # text the status message shows now
         self._wanted: str | None = None  # text it should show
         self._last_edit = 0.0
+        self._hold_until = 0.0  # monotonic: no display call before this (after a failed one)
         self._flush: asyncio.Task | None = None
         self._actions: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -113,17 +119,12 @@ class TelegramReplyPort:
         if self._status_id is not None:
             await self.progress_update(progress)
             return
-        text = render_progress(progress)
-        self._wanted = text
+        self._wanted = render_progress(progress)
         await self._wait_ready()
-        try:
-            message = await self._bot.send_message(self.chat_id, text, **self._placement())
-        except TelegramError as error:
-            log.warning("telegram status message failed: %s", type(error).__name__)
+        if time.monotonic() < self._hold_until:
+            self._show_later()  # Telegram asked us to slow down: post the newest words then
         else:
-            self._status_id = message.message_id
-            self._shown = text
-            self._last_edit = time.monotonic()
+            await self._post_status()
         if self._actions is None:
             self._actions = asyncio.create_task(self._keep_action(), name="telegram-chat-action")
 
@@ -134,12 +135,11 @@ class TelegramReplyPort:
         self._wanted = render_progress(progress)
         if self._wanted == self._shown:
             return
-        wait = self._edit_interval - (time.monotonic() - self._last_edit)
-        if wait <= 0:
+        now = time.monotonic()
+        if max(self._last_edit + self._edit_interval, self._hold_until) <= now:
             await self._edit_to_wanted()
-        elif self._flush is None or self._flush.done():
-            # Too soon: show the latest words once the interval has passed.
-            self._flush = asyncio.create_task(self._edit_later(wait), name="telegram-status-edit")
+        else:
+            self._show_later()  # too soon: show the latest words once the interval has passed
 
     async def progress_finish(self, final_text: str | None = None) -> None:
         for task in (self._flush, self._actions):
@@ -183,9 +183,43 @@ class TelegramReplyPort:
             placement["reply_parameters"] = ReplyParameters(self._reply_to, allow_sending_without_reply=True)
         return placement
 
-    async def _edit_later(self, wait: float) -> None:
-        await asyncio.sleep(wait)
-        await self._edit_to_wanted()
+    def _show_later(self) -> None:
+        pending = self._flush
+        if pending is not None and not pending.done() and pending is not asyncio.current_task():
+            return  # one pending display call at most: it shows whatever is newest then
+        self._flush = asyncio.create_task(self._show_when_allowed(), name="telegram-status-edit")
+
+    async def _show_when_allowed(self) -> None:
+        # Re-read the clock each time: a failure meanwhile may have pushed the next call back.
+        while (wait := max(self._last_edit + self._edit_interval, self._hold_until) - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        if self._status_id is None:
+            await self._post_status()
+        else:
+            await self._edit_to_wanted()
+
+    def _held_back(self, error: TelegramError) -> None:
+        """After a failed display call: wait before the next, then show the newest words."""
+        pause = retry_after_seconds(error) if isinstance(error, RetryAfter) else self._edit_interval
+        self._hold_until = time.monotonic() + pause
+        self._show_later()
+
+    async def _post_status(self) -> None:
+        async with self._lock:
+            text = self._wanted
+            if self._status_id is not None or text is None:
+                return
+            try:
+                # One attempt (rate_limit_args=1): the status is a courtesy, never a pile-up.
+                message = await self._bot.send_message(self.chat_id, text, rate_limit_args=1,
+                                                       **self._placement())
+            except TelegramError as error:
+                log.warning("telegram status message failed: %s", type(error).__name__)
+                self._held_back(error)
+                return
+            self._status_id = message.message_id
+            self._shown = text
+            self._last_edit = time.monotonic()
 
     async def _edit_to_wanted(self) -> None:
         async with self._lock:
@@ -203,6 +237,7 @@ class TelegramReplyPort:
                     log.info("telegram status edit refused: %s", type(error).__name__)
             except TelegramError as error:
                 log.info("telegram status edit failed: %s", type(error).__name__)
+                self._held_back(error)
 
     async def _keep_action(self) -> None:
         # Bounded, so a job that never finishes its display cannot keep "sending video…" forever.

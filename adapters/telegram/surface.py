@@ -19,11 +19,13 @@ import logging
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+from telegram.request import HTTPXRequest
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from adapters.telegram.albums import AlbumCollector
 from adapters.telegram.commands import menu
 from adapters.telegram.config import TelegramConfig
+from adapters.telegram.flood import RetryingRateLimiter, StatusAwareRequest
 from adapters.telegram.inbound import Draft, read_message
 from adapters.telegram.reply import TelegramReplyPort
 from adapters.telegram.webhook import WebhookServer
@@ -41,6 +43,9 @@ def build_application(config: TelegramConfig) -> Application:
     for name in ("httpx", "httpcore"):
         if logging.getLogger(name).getEffectiveLevel() < logging.WARNING:
             logging.getLogger(name).setLevel(logging.WARNING)
+    # Every call but getUpdates: 5xx answers become a retryable ServerError (see flood.py).
+    request = StatusAwareRequest(connection_pool_size=64, connect_timeout=15, read_timeout=30, write_timeout=30,
+                                 media_write_timeout=config.media_timeout)
     builder = (
         ApplicationBuilder()
         .token(config.token)
@@ -48,13 +53,10 @@ def build_application(config: TelegramConfig) -> Application:
         .base_file_url(config.file_url)
         .local_mode(config.local_mode)
         .concurrent_updates(True)
-        .rate_limiter(AIORateLimiter(max_retries=3))  # waits out RetryAfter, then retries
-        .connection_pool_size(64)
-        .connect_timeout(15)
-        .read_timeout(30)
-        .write_timeout(30)
-        .media_write_timeout(config.media_timeout)
-        .get_updates_read_timeout(config.poll_timeout + 10)
+        # Flood limits, and retries of 429 bursts, 5xx and dropped connections (flood.py).
+        .rate_limiter(RetryingRateLimiter(config.retry_policy))
+        .request(request)
+        .get_updates_request(HTTPXRequest(connection_pool_size=1, read_timeout=config.poll_timeout + 10))
     )
     if config.uses_webhook:
         builder = builder.updater(None)  # updates come from our WebhookServer

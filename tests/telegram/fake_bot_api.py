@@ -2,8 +2,10 @@
 
 It speaks the wire format PTB uses (form or multipart bodies with JSON-encoded values, JSON
 replies `{"ok": ..., "result": ...}`), keeps every call for assertions, serves real files for
-getFile downloads, stores uploaded videos so tests can probe them, and can answer a method with an
-error once (e.g. 429 with retry_after) to exercise flood control.
+getFile downloads, stores uploaded videos so tests can probe them, and runs fault programs:
+answer a method with errors N times in a row (`rate_limit`: 429 + parameters.retry_after;
+`server_error`: 5xx; `fail_once` for one error of any kind), optionally only for one chat, or drop
+an upload (`drop_upload`: read part of the body, then close the connection without answering).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Call:
     method: str
     params: dict
     files: dict = field(default_factory=dict)  # field name -> (filename, content_type, stored path)
+    status: int | None = None  # the HTTP status answered; None = no answer (dropped, or still running)
 
 
 @dataclass
@@ -52,6 +55,7 @@ class FakeBotApi:
         self.messages: dict[tuple[int, int], dict] = {}  # (chat_id, message_id) -> message as now shown
         self.deleted: set[tuple[int, int]] = set()
         self.faults: dict[str, list[tuple[int, dict]]] = {}
+        self.drops: dict[str, list[int]] = {}  # method -> bytes of the body to read before hanging up
         self.webhook: dict | None = None
         # Like telegram-bot-api --local: getFile answers absolute paths, uploads may be file:// URIs.
         self.local_mode = False
@@ -115,6 +119,28 @@ class FakeBotApi:
     def fail_once(self, method: str, status: int = 429, **extra: object) -> None:
         self.faults.setdefault(method, []).append((status, extra))
 
+    def rate_limit(self, method: str, times: int = 1, retry_after: float = 1, chat_id: int | None = None) -> None:
+        """Answer `method` with 429 Too Many Requests + parameters.retry_after, `times` in a row."""
+        for _ in range(times):
+            self.fail_once(method, 429, retry_after=retry_after, **({"chat_id": chat_id} if chat_id else {}))
+
+    def server_error(self, method: str, times: int = 1, status: int = 502, chat_id: int | None = None) -> None:
+        """Answer `method` with a 5xx (Telegram's front answers 502 Bad Gateway), `times` in a row."""
+        descriptions = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+                        504: "Gateway Timeout"}
+        for _ in range(times):
+            self.fail_once(method, status, description=descriptions.get(status, "Server Error"),
+                           **({"chat_id": chat_id} if chat_id else {}))
+
+    def drop_upload(self, method: str = "sendVideo", times: int = 1, after_bytes: int = 4096) -> None:
+        """Read only `after_bytes` of the next `times` requests to `method`, then close the
+        connection without any answer (an upload cut off mid-way)."""
+        self.drops.setdefault(method, []).extend([after_bytes] * times)
+
+    def answered(self, method: str) -> list[Call]:
+        """Calls to `method` that were answered with success (what the user actually saw)."""
+        return [c for c in self.calls if c.method == method and c.status == 200]
+
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -131,24 +157,48 @@ class FakeBotApi:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
+        if self.drops.get(method):
+            return await self._drop(request, method, self.drops[method].pop(0))
         params, files = await self._read_params(request)
         call = Call(method, params, files)
         self.calls.append(call)
         try:
-            queued = self.faults.get(method)
-            if queued:
-                status, extra = queued.pop(0)
-                if status == 429:
-                    return _error(429, f"Too Many Requests: retry after {extra.get('retry_after', 1)}",
-                                  parameters={"retry_after": extra.get("retry_after", 1)})
-                return _error(status, str(extra.get("description", "Bad Request: fault")))
-            handler = getattr(self, f"_m_{method}", None)
-            if handler is None:
-                return _error(404, "Not Found: method not found")
-            return await handler(params, files)
+            answer = self._fault_for(method, params)
+            if answer is None:
+                handler = getattr(self, f"_m_{method}", None)
+                answer = _error(404, "Not Found: method not found") if handler is None else await handler(params, files)
+            call.status = answer.status
+            return answer
         finally:
             async with self._changed:
                 self._changed.notify_all()
+
+    def _fault_for(self, method: str, params: dict) -> web.Response | None:
+        queued = self.faults.get(method) or []
+        for index, (status, extra) in enumerate(queued):
+            chat = extra.get("chat_id")
+            if chat is not None and str(chat) != str(params.get("chat_id")):
+                continue  # a fault aimed at another chat
+            queued.pop(index)
+            if status == 429:
+                retry_after = extra.get("retry_after", 1)
+                return _error(429, f"Too Many Requests: retry after {retry_after}",
+                              parameters={"retry_after": retry_after})
+            return _error(status, str(extra.get("description", "Bad Request: fault")))
+        return None
+
+    async def _drop(self, request: web.Request, method: str, after_bytes: int) -> web.Response:
+        """Take part of the body, then hang up without answering; the call is kept, unanswered."""
+        call = Call(method, {}, {})
+        self.calls.append(call)
+        try:
+            await request.content.read(after_bytes)
+        finally:
+            if request.transport is not None:
+                request.transport.close()
+            async with self._changed:
+                self._changed.notify_all()
+        raise ConnectionResetError("fake Bot API dropped the upload")
 
     async def _read_params(self, request: web.Request) -> tuple[dict, dict]:
         params: dict = {}
