@@ -24,6 +24,7 @@ from core.links import LinkConfig, links_in_message
 from core.media import ClipLimits, Refusal
 from core.nemo import errors as nemo_errors
 from core.policy import AccessPolicy, PolicyConfig, Slot
+from core.retry import PlatformGaveUp
 from core.ports import Surface
 from core.progress import ProgressDisplay
 from core.router import Intent, route
@@ -307,6 +308,8 @@ def user_message_for(error: BaseException, lang: str) -> str:
         return say("render_failed", lang, reason=error.user_message)
     if isinstance(error, nemo_errors.NemoError):
         return say("agent_error", lang, reason=error.user_message)
+    if isinstance(error, PlatformGaveUp):
+        return say("platform_gave_up", lang)
     return say("generic_error", lang)
 
 

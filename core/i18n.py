@@ -217,6 +217,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Something went wrong on my side. Nothing was lost — please try again.",
         "zh": "出了点问题。内容没有丢失——请重试。",
     },
+    "platform_gave_up": {
+        "en": "I couldn't get the video into this chat: the chat service kept refusing for a few minutes. "
+              "Send /export to try again.",
+        "zh": "视频没能发到这个聊天：聊天平台几分钟内一直拒绝接收。请发送 /export 再试一次。",
+    },
     "busy_refused": {
         "en": "I'm handling a lot of videos right now. Please try again in a few minutes.",
         "zh": "当前处理的视频较多，请几分钟后再试。",

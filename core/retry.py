@@ -98,3 +98,9 @@ async def retry_call(call: Callable[[], Awaitable[T]], *, policy: RetryPolicy, c
                 on_retry(verdict, attempt, delay)
             await sleep(delay)
             attempt += 1
+
+
+class PlatformGaveUp(Exception):
+    """A chat platform kept refusing a delivery through every retry (429s, 5xx, dropped
+    connections). Adapters raise it `from` the platform's last error; the core turns it into one
+    plain line for the chat (i18n "platform_gave_up") and marks the job failed."""
