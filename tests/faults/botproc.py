@@ -31,8 +31,22 @@ class HoldingBotApi(FakeBotApi):
     def __init__(self, work_dir: Path) -> None:
         super().__init__(work_dir)
         self.hold_videos = False
+        # True: every getUpdates answers all updates from its offset on, confirmed or not, as
+        # Telegram does for updates whose confirmation (the next getUpdates) a crash cut off.
+        self.forget_confirmations = False
         self.delivered: list[Call] = []
         self._release = asyncio.Event()
+        self._history: list[dict] = []
+
+    def inject(self, message: dict) -> int:
+        update_id = super().inject(message)
+        self._history.append(self._updates[-1])
+        return update_id
+
+    async def _m_getUpdates(self, params, files):
+        if self.forget_confirmations:
+            self._updates = list(self._history)
+        return await super()._m_getUpdates(params, files)
 
     async def _m_sendVideo(self, params, files):
         if self.hold_videos:
