@@ -22,8 +22,9 @@ from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from adapters.telegram.config import TelegramConfig
-from adapters.telegram.flood import retry_after_seconds
+from adapters.telegram.flood import classify, retry_after_seconds
 from core.ports import OutgoingVideo, Progress, SurfaceLimits
+from core.retry import PlatformGaveUp
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,19 @@ class TelegramReplyPort:
             caption, extra_text = None, caption
         await self._wait_ready()
         timeouts = {"write_timeout": self._config.media_timeout, "read_timeout": self._config.media_timeout}
-        # Paths, not open handles: PTB reads the file per attempt (a handle would be spent after a
-        # RetryAfter), or sends a file:// path a local Bot API server reads itself.
+        # Paths, not open handles: PTB reads the file into memory once and every retry (flood.py)
+        # re-posts those bytes (a handle would be spent after the first try), or sends a file://
+        # path a local Bot API server reads itself.
+        try:
+            await self._send_video(video, caption, timeouts)
+        except TelegramError as error:
+            if classify(error) is not None:  # still 429/5xx/cut off after every retry
+                raise PlatformGaveUp("telegram kept refusing the video") from error
+            raise
+        if extra_text:
+            await self.send_text(extra_text)
+
+    async def _send_video(self, video: OutgoingVideo, caption: str | None, timeouts: dict) -> None:
         await self._bot.send_video(
             self.chat_id,
             Path(video.path),
@@ -112,8 +124,6 @@ class TelegramReplyPort:
             **timeouts,
             **self._placement(),
         )
-        if extra_text:
-            await self.send_text(extra_text)
 
     async def progress_start(self, progress: Progress) -> None:
         if self._status_id is not None:
