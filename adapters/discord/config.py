@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.retry import RetryPolicy
+
 # Discord interaction tokens live 15 minutes (followups and edits of the original response).
 INTERACTION_TOKEN_LIFETIME = 15 * 60.0
 
@@ -29,6 +31,18 @@ class DiscordConfig:
     staging_keep_for: float = 30 * 60.0
     # Attachments larger than this are not downloaded ahead; the core fetches them when it wants.
     max_prefetch_bytes: int = 512 * 1024 * 1024
+    # Deliveries discord.py gave up on (dropped uploads, 5xx, 429 after its own 5 tries) are tried
+    # again: at most retry_attempts calls, backoff retry_base * 2^n capped at retry_cap (never
+    # below Discord's retry_after), giving up once retry_budget seconds of waiting would be exceeded.
+    retry_attempts: int = 6
+    retry_base: float = 1.0
+    retry_cap: float = 30.0
+    retry_budget: float = 300.0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retry_attempts, base=self.retry_base, cap=self.retry_cap,
+                           budget=self.retry_budget)
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "DiscordConfig":

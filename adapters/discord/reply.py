@@ -8,6 +8,11 @@ bot can post and edit its own messages there. A webhook call that fails because 
 early (401/404) switches to the channel path and is retried there once.
 
 Everything the port needs to be rebuilt after a restart is in `Delivery`, a plain JSON dict.
+
+Deliveries (the video, texts) that discord.py gave up on (a dropped upload, 5xx or 429 after its
+own tries) are tried again with capped backoff (core.retry, classified in rest.py), re-creating
+the discord.File each attempt; a video that still fails raises PlatformGaveUp, which the core
+turns into one plain line. Progress edits are never retried: the newest state shows next time.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from typing import Any, Awaitable, Callable
 
 import discord
 
+from adapters.discord.rest import classify, count_library_retries
 from core.i18n import human_size, lang_of, say
+from core.metrics import PLATFORM_RETRIES
 from core.ports import OutgoingVideo, Progress, SurfaceLimits
+from core.retry import PlatformGaveUp, Retryable, RetryPolicy, retry_call
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +96,11 @@ class DiscordReplyPort:
                  interaction: discord.Interaction | None = None,
                  token_margin: float = 60.0, progress_interval: float = 1.5,
                  clock: Callable[[], float] = time.time,
-                 ready: Callable[[], Awaitable[Any]] | None = None) -> None:
+                 ready: Callable[[], Awaitable[Any]] | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         self._client = client
+        self._retry = retry or _policy_of(client)
+        count_library_retries()
         # A port rebuilt while the bot starts (resumed jobs) waits until the client can talk REST.
         self._ready = ready
         self.delivery = delivery
@@ -132,7 +143,7 @@ class DiscordReplyPort:
                 if self._original == "pending" and self._token_usable():
                     if await self._webhook_call(self._fill_original(part)):
                         continue
-                await self._post(part)
+                await self._post_retrying(part)
 
     async def send_video(self, video: OutgoingVideo) -> None:
         await self._wait_ready()
@@ -143,7 +154,7 @@ class DiscordReplyPort:
                 if await self._webhook_call(self._fill_original(caption)):
                     caption = ""
             try:
-                await self._post(caption, video=video)
+                await self._post_retrying(caption, video=video)
             except discord.HTTPException as error:
                 if error.status != 413:
                     raise
@@ -247,6 +258,23 @@ class DiscordReplyPort:
             self.delivery.original_message_id = int(data["id"])
         return self.delivery.original_message_id
 
+    async def _post_retrying(self, text: str, *, video: OutgoingVideo | None = None) -> int:
+        """`_post` until it lands or the retry policy is used up. Only failures where Discord
+        provably did not post anything are retried (rest.classify), so nothing arrives twice."""
+        def count(verdict: Retryable, attempt: int, delay: float) -> None:
+            PLATFORM_RETRIES.labels(surface="discord", reason=verdict.reason).inc()
+            log.info("discord %s: %s, retry %d in %.1f s", "upload" if video else "message", verdict.reason,
+                     attempt, delay)
+
+        try:
+            # _post builds a new discord.File per call: discord.py closes the file after a request.
+            return await retry_call(lambda: self._post(text, video=video), policy=self._retry, classify=classify,
+                                    on_retry=count)
+        except Exception as error:
+            if video is not None and classify(error) is not None:
+                raise PlatformGaveUp("discord kept refusing the video") from error
+            raise
+
     async def _post(self, text: str, *, video: OutgoingVideo | None = None) -> int:
         """A new message: a webhook follow-up while the token lives, else a channel message."""
         if self._token_usable():
@@ -340,3 +368,10 @@ class DiscordReplyPort:
             self._flush.cancel()
         self._flush = None
         self._pending_text = None
+
+
+def _policy_of(client: discord.Client) -> RetryPolicy:
+    """The surface's retry policy (its DiscordConfig), for ports built without one."""
+    config = getattr(getattr(client, "_surface", None), "config", None)
+    policy = getattr(config, "retry_policy", None)
+    return policy if isinstance(policy, RetryPolicy) else RetryPolicy()

@@ -10,11 +10,16 @@ websocket connect. Resume URLs come from the server's own READY event, so they a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
+
+from core.metrics import PLATFORM_RETRIES
+from core.retry import NETWORK, RATE_LIMITED, SERVER_ERROR, Retryable
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +73,59 @@ async def redirect_gateway(client: discord.Client) -> str:
     http.ws_connect = ws_connect  # type: ignore[method-assign]
     log.info("discord gateway: %s", gateway.with_query(None))
     return str(gateway)
+
+
+# --- retries -------------------------------------------------------------------------------------
+#
+# discord.py retries by itself: a 429 (when Discord's `Via` header is there) after retry_after, up
+# to 5 tries; a 5xx after 1, 3, 5, 7 s; a connection reset only on BSD/Windows errno values (never on
+# Linux). It gives up on a dropped connection at once and on anything after 5 tries. The reply port
+# retries those give-ups itself (core.retry), re-creating the discord.File each time, because
+# discord.py closes the file after a request.
+
+
+def classify(error: BaseException) -> Retryable | None:
+    """Whether a failed Discord call may be retried: only when Discord provably did not act on it
+    (a 429, a 5xx, or a connection that ended before any answer). A read timeout is not retried:
+    the whole upload arrived and may have been posted, and a webhook has no idempotency key."""
+    if isinstance(error, discord.RateLimited):
+        return Retryable(RATE_LIMITED, float(error.retry_after))
+    if isinstance(error, discord.HTTPException):
+        if error.status == 429:
+            return Retryable(RATE_LIMITED, _retry_after(error))
+        if error.status >= 500:
+            return Retryable(SERVER_ERROR)
+        return None
+    if isinstance(error, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return None
+    if isinstance(error, (aiohttp.ClientConnectionError, ConnectionError)):
+        return Retryable(NETWORK)  # disconnected / reset / refused before an answer
+    return None
+
+
+def _retry_after(error: discord.HTTPException) -> float | None:
+    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After")) if headers.get("Retry-After") else None
+    except ValueError:
+        return None
+
+
+class _CountLibraryRetries(logging.Filter):
+    """discord.py's own 429 retries show only as a log line; count them as retries too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "rate limited" in str(record.msg) and "Retrying in" in str(record.msg):
+            PLATFORM_RETRIES.labels(surface="discord", reason=RATE_LIMITED).inc()
+        return True
+
+
+_COUNTER = _CountLibraryRetries()
+
+
+def count_library_retries() -> None:
+    """Install the counter on discord.py's REST loggers (idempotent)."""
+    for name in ("discord.http", "discord.webhook.async_"):
+        logger = logging.getLogger(name)
+        if _COUNTER not in logger.filters:
+            logger.addFilter(_COUNTER)

@@ -5,6 +5,12 @@ IDENTIFY -> READY, heartbeats, and any dispatch a test pushes), interaction call
 edits and follow-ups (multipart files kept as bytes), channel messages, and attachment downloads.
 Everything it receives is recorded in order so tests can check what a user would have seen.
 
+Fault programs (by route name: "followup", "channel_send", "webhook_edit", "channel_edit", ...):
+`rate_limit` answers 429 the way Discord does (Retry-After and X-RateLimit-* headers, a JSON body
+with retry_after and global, and the `Via` header discord.py looks for before it retries),
+per route or global; `server_error` answers 5xx; `drop_upload` reads part of a multipart upload
+and hangs up without answering. Each fires `times` times in a row; `fault_hits` records them.
+
 Responses carry Content-Type exactly `application/json`: discord.py parses JSON only then.
 """
 
@@ -13,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +97,8 @@ class FakeDiscord:
         self.dead_tokens: set[str] = set()
         self.cdn: dict[str, Path] = {}
         self.identified = asyncio.Event()
+        self.fault_programs: dict[str, list[dict]] = {}  # route name -> faults still to fire, in order
+        self.fault_hits: list[tuple[str, str]] = []  # (route name, "429"|"5xx"|"drop") as they fired
         self._ids = itertools.count(900000001)
         self._ws: web.WebSocketResponse | None = None
         self._seq = itertools.count(1)
@@ -150,6 +160,63 @@ class FakeDiscord:
     def files(self) -> list[tuple[SentMessage, str, bytes]]:
         return [(m, name, data) for m in self.messages.values() for name, data in m.files]
 
+    # --- fault programs ------------------------------------------------------------------------
+
+    def rate_limit(self, route: str, times: int = 1, retry_after: float = 0.1, *, global_: bool = False,
+                   via: bool = True) -> None:
+        """Answer `route` with 429 `times` in a row. via=False looks like a Cloudflare ban, which
+        discord.py does not retry."""
+        self._program(route, times, kind="429", retry_after=retry_after, global_=global_, via=via)
+
+    def server_error(self, route: str, times: int = 1, status: int = 502) -> None:
+        self._program(route, times, kind="5xx", status=status)
+
+    def drop_upload(self, route: str = "followup", times: int = 1, after_bytes: int = 2048,
+                    token: str | None = None) -> None:
+        """Cut off the next `times` file uploads (multipart bodies) on `route`, optionally only for
+        one interaction token: read `after_bytes`, then close the connection without answering."""
+        self._program(route, times, kind="drop", after_bytes=after_bytes, token=token)
+
+    def _program(self, route: str, times: int, **fault: Any) -> None:
+        self.fault_programs.setdefault(route, []).extend(dict(fault) for _ in range(times))
+
+    def _next_fault(self, request: web.Request, route: str) -> dict | None:
+        for index, fault in enumerate(self.fault_programs.get(route) or []):
+            if fault["kind"] == "drop":
+                if not request.content_type.startswith("multipart/"):
+                    continue  # only uploads are cut off
+                if fault["token"] is not None and fault["token"] != request.match_info.get("token"):
+                    continue
+            return self.fault_programs[route].pop(index)
+        return None
+
+    async def _fire(self, request: web.Request, route: str, fault: dict) -> web.Response:
+        self.fault_hits.append((route, fault["kind"]))
+        if fault["kind"] == "drop":
+            await request.content.read(fault["after_bytes"])
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("fake Discord dropped the upload")
+        if fault["kind"] == "5xx":
+            return error(fault["status"], 0, "Server Error")
+        retry_after = float(fault["retry_after"])
+        headers = {
+            "Content-Type": "application/json",
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+            "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+            "X-RateLimit-Bucket": f"fake-{route}",
+            "X-RateLimit-Scope": "global" if fault["global_"] else "user",
+        }
+        if fault["global_"]:
+            headers["X-RateLimit-Global"] = "true"
+        if fault["via"]:
+            headers["Via"] = "1.1 google"
+        body = {"message": "You are being rate limited.", "retry_after": retry_after,
+                "global": bool(fault["global_"]), "code": 0}
+        return web.Response(status=429, body=json.dumps(body).encode(), headers=headers)
+
     # --- gateway -------------------------------------------------------------------------------
 
     async def dispatch(self, event: str, data: dict) -> None:
@@ -189,6 +256,10 @@ class FakeDiscord:
     @web.middleware
     async def _record(self, request: web.Request, handler):
         self.calls.append((request.method, request.path))
+        route = getattr(request.match_info.handler, "__name__", "").lstrip("_")
+        fault = self._next_fault(request, route) if self.fault_programs.get(route) else None
+        if fault is not None:
+            return await self._fire(request, route, fault)
         return await handler(request)
 
     async def _me(self, request: web.Request) -> web.Response:
