@@ -170,8 +170,8 @@ class Core:
         if self._stopping:  # too late to start: a journaled item is reported at the next start
             self._release([admission.slot] if admission.slot else [])
             return
-        if self.lanes.busy(event.chat_key):
-            await quietly(port.send_text(say("queued", lang)))
+        # Queue first, then say so: an await before `submit` would let a later message overtake it.
+        was_busy = self.lanes.busy(event.chat_key)
         media_burst = intent in (Intent.MUSIC, Intent.UPLOAD) and event.media and not text
         slot = admission.slot
         if slot is not None:
@@ -187,6 +187,8 @@ class Core:
         except BaseException:
             self._release([slot] if slot else [])
             raise
+        if was_busy:
+            await quietly(port.send_text(say("queued", lang)))
 
     async def _holding(self, slot: Slot | None, item: WorkItem, work, work_id: str | None = None) -> None:
         """Run a work item, then free its slot and those of clips merged into it, however it ends.
