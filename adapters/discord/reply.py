@@ -99,7 +99,7 @@ class DiscordReplyPort:
                  ready: Callable[[], Awaitable[Any]] | None = None,
                  retry: RetryPolicy | None = None) -> None:
         self._client = client
-        self._retry = retry or _policy_of(client)
+        self._retry = retry or RetryPolicy()
         count_library_retries()
         # A port rebuilt while the bot starts (resumed jobs) waits until the client can talk REST.
         self._ready = ready
@@ -369,9 +369,3 @@ class DiscordReplyPort:
         self._flush = None
         self._pending_text = None
 
-
-def _policy_of(client: discord.Client) -> RetryPolicy:
-    """The surface's retry policy (its DiscordConfig), for ports built without one."""
-    config = getattr(getattr(client, "_surface", None), "config", None)
-    policy = getattr(config, "retry_policy", None)
-    return policy if isinstance(policy, RetryPolicy) else RetryPolicy()

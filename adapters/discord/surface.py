@@ -189,7 +189,7 @@ class DiscordSurface:
         return DiscordReplyPort(self.client, delivery, interaction=interaction,
                                 token_margin=self.config.token_margin,
                                 progress_interval=self.config.progress_interval, clock=self._clock,
-                                ready=self._logged_in.wait)
+                                ready=self._logged_in.wait, retry=self.config.retry_policy)
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         log.error("discord command failed: %s", type(getattr(error, "original", error)).__name__)
