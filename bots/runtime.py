@@ -80,7 +80,8 @@ async def running_core(settings: Settings, surfaces=(), *, core_config: CoreConf
     async with embedded_or_remote_backend(settings) as base_url:
         store = await Store(data_dir / "aiwm.sqlite3").open()
         token = settings.nemo_token.get_secret_value() if settings.nemo_token else None
-        client = NemoClient(base_url, token=token, credentials=store, web_url=settings.nemo_web_url)
+        client = NemoClient(base_url, token=token, credentials=store, web_url=settings.nemo_web_url,
+                            render_poll_interval=settings.aiwm_render_poll_interval)
         core = Core(core_config or core_config_from(settings), client, store,
                     {surface.name: surface for surface in surfaces})
         try:

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
 
     # Backend outages and retention (core/conversation.py, core/housekeeping.py, backend/janitor.py).
     aiwm_backend_wait: float = 300.0  # seconds a chat waits for an unreachable backend before giving up
+    aiwm_render_poll_interval: float = Field(default=10.0, gt=0)  # seconds between render status checks
     aiwm_clip_ttl_hours: float = 24.0  # how long received clips are kept to rebuild a lost backend session
     aiwm_housekeeping_minutes: float = 60.0  # how often expired clips and stale work folders are swept
     aiwm_render_keep_hours: float = 1.0  # embedded backend: a finished video is deleted this long after download

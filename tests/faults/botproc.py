@@ -1,7 +1,8 @@
 """The real bot as a child process, killed and restarted against fakes that outlive it.
 
 The test process runs the fake Telegram Bot API and a real LocalBackend (test mode); the bot
-(`aiwm run`, see run_bot.py) runs in a subprocess with its own data folder, so SIGKILL really
+(`python -m bots.cli run`, as shipped; AIWM_RENDER_POLL_INTERVAL=0.2 so a render case takes a
+second, not ten) runs in a subprocess with its own data folder, so SIGKILL really
 takes it down mid-work while the backend keeps rendering and Telegram keeps its updates. Moments
 to kill are found from what the fakes see: the backend's request log, the Bot API's call log.
 """
@@ -109,7 +110,7 @@ class Rig:
             "TELEGRAM_FILE_URL": self.fake.file_url, "NEMO_API_URL": self.backend_url,
             "AIWM_DATA_DIR": str(self.data_dir), "AIWM_LOG_LEVEL": "INFO", "TELEGRAM_ALBUM_WAIT": "0.3",
             "AIWM_RATE_PER_MINUTE": "0", "AIWM_MAX_JOBS_PER_USER": "0", "AIWM_MAX_JOBS": "0",
-            "AIWM_TEST_RENDER_POLL": "0.2",
+            "AIWM_RENDER_POLL_INTERVAL": "0.2",
         })
         env.update(extra)
         return env
@@ -120,7 +121,7 @@ class Rig:
         log_path = self.log_dir / f"bot-{len(self.bots)}.log"
         with open(log_path, "wb") as log:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.faults.run_bot", cwd=self.log_dir, env=self.env(**extra_env),
+                sys.executable, "-m", "bots.cli", "run", cwd=self.log_dir, env=self.env(**extra_env),
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         bot = BotProcess(proc, log_path)
         self.bots.append(bot)
