@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bots.limits import calm_garbage_collector, raise_open_file_limit
 from bots.logging_setup import setup_logging
+from bots.ops_server import OpsServer
 from bots.runtime import running_core
 from bots.settings import Settings
 
@@ -52,16 +53,28 @@ async def serve(settings: Settings) -> int:
             surfaces.append(DiscordSurface(settings, core))
         for surface in surfaces:
             core.add_surface(surface)
-        await core.start()
-        for surface in surfaces:
-            await surface.start()
-            log.info("%s bot started", surface.name)
+        # /healthz and /metrics (off unless AIWM_OPS_PORT is set); 503 until the surfaces run.
+        ops = OpsServer.from_settings(settings, core)
+        if ops is not None:
+            await ops.start()
         try:
-            await stop.wait()
-            await _wind_down(core, surfaces, settings.aiwm_stop_grace)
+            await core.start()
+            for surface in surfaces:
+                await surface.start()
+                log.info("%s bot started", surface.name)
+            if ops is not None:
+                ops.serving()
+            try:
+                await stop.wait()
+                if ops is not None:
+                    ops.stopping()
+                await _wind_down(core, surfaces, settings.aiwm_stop_grace)
+            finally:
+                for surface in reversed(surfaces):
+                    await surface.stop()
         finally:
-            for surface in reversed(surfaces):
-                await surface.stop()
+            if ops is not None:
+                await ops.stop()
     return 0
 
 

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     aiwm_log_format: str = "text"  # "text" or "json"
     # On SIGTERM/SIGINT: seconds running work may finish after new messages stop (the rest resumes).
     aiwm_stop_grace: float = 30.0
+    # Ops endpoints /healthz and /metrics (bots/ops_server.py): unset port = off, 0 = any free port.
+    aiwm_ops_host: str = "127.0.0.1"
+    aiwm_ops_port: int | None = None
 
     # Backend: unset NEMO_API_URL means the embedded local backend on loopback.
     nemo_api_url: str | None = None
@@ -92,6 +95,12 @@ class Settings(BaseSettings):
         if isinstance(value, (int, float)) and value <= 0:
             return None
         return value
+
+    @field_validator("aiwm_ops_port", mode="before")
+    @classmethod
+    def _blank_port_is_off(cls, value: object) -> object:
+        # "AIWM_OPS_PORT=" in a .env means off, like leaving it out (0 means any free port).
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("aiwm_link_allowed_networks", mode="before")
     @classmethod

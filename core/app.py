@@ -13,14 +13,15 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.conversation import (BackendStillDown, Conversation, ConversationConfig, TurnOutcomeUnknown, TurnTimedOut,
-                               quietly)
+from core.conversation import (ITEM_DEADLINE, BackendStillDown, Conversation, ConversationConfig, TurnOutcomeUnknown,
+                               TurnTimedOut, count_job_end, quietly)
 from core.events import InboundEvent
 from core.housekeeping import Housekeeping
 from core.i18n import lang_of, say
 from core.journal import CLIP, COMMAND, CURRENT_WORK, EXPORT, TURN, UPLOAD, WorkJournal
 from core.lanes import Lanes, WorkItem
 from core.links import LinkConfig, links_in_message
+from core.metrics import MESSAGES
 from core.media import ClipLimits, Refusal
 from core.nemo import errors as nemo_errors
 from core.policy import AccessPolicy, PolicyConfig, Slot
@@ -94,6 +95,7 @@ class Core:
             if job.state == SENDING:
                 # The upload was under way when we stopped; sending again could deliver twice.
                 await self.store.update_job(job.id, state=FAILED)
+                count_job_end(job.created_at, "resend")
                 # Through the lane: the surface may not be connected yet while we start.
                 self._notify(job.chat_key, port, say("resend_after_restart", job.language))
                 continue
@@ -123,6 +125,7 @@ class Core:
     async def handle(self, event: InboundEvent) -> None:
         if event.is_group and not event.addressed_to_bot:
             return
+        MESSAGES.labels(surface=event.surface).inc()
         lang = lang_of(event.language, event.text)
         routed = route(event.text, has_media=bool(event.media), command=event.command)
         intent, text = routed.intent, routed.text
@@ -239,6 +242,7 @@ class Core:
     async def _guarded(self, event: InboundEvent, lang: str, work) -> None:
         try:
             async with asyncio.timeout(self.config.item_timeout):
+                ITEM_DEADLINE.set(asyncio.get_running_loop().time() + self.config.item_timeout)
                 await work
         except asyncio.CancelledError:
             raise
@@ -264,8 +268,12 @@ class Core:
                 await self.conversation.deliver(job.id, port, outcome, progress)
             else:  # stopped before the backend took the render: nothing was sent yet
                 await self.store.update_job(job.id, state=FAILED)
+                count_job_end(job.created_at, "resend")
                 await port.send_text(say("restart_lost_export", job.language))
         except Exception as error:
+            saved = await self.store.job(job.id)
+            if saved is not None and saved.state in (RENDERING, SENDING):  # deliver() counts its own failures
+                count_job_end(job.created_at, "failed")
             await self.store.update_job(job.id, state=FAILED)
             await quietly(port.send_text(user_message_for(error, job.language)))
         finally:

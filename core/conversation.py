@@ -10,7 +10,9 @@ import asyncio
 import logging
 import shutil
 import tempfile
+import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from core import timeline
 from core.events import InboundEvent, MediaItem
 from core.i18n import human_size, say
 from core.journal import CURRENT_WORK
+from core.metrics import JOB_SECONDS, JOBS_FINISHED, TURN_SECONDS
 from core.media import ClipLimits, Refusal, fetch_clip, keep_copy, prepare_for_chat
 from core.nemo import errors as nemo_errors
 from core.nemo import events as turn_events
@@ -32,6 +35,22 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INSTRUCTION = "add background music that matches the mood of my video"
 DEFAULT_INSTRUCTION_ZH = "添加与视频氛围相匹配的背景音乐"
+
+# The loop time when the running lane item hits its hard limit (set by Core._guarded), so an
+# export cut off then counts as a "timeout" rather than a /cancel in the job metrics.
+ITEM_DEADLINE: ContextVar[float | None] = ContextVar("item_deadline", default=None)
+
+
+def count_job_end(created_at: float, outcome: str) -> None:
+    """One export job ended (core.metrics): delivered, too_big, failed, cancelled, timeout, resend."""
+    JOBS_FINISHED.labels(outcome=outcome).inc()
+    JOB_SECONDS.labels(outcome=outcome).observe(max(0.0, time.time() - created_at))
+
+
+def _cut_off_outcome() -> str:
+    """Why running work was cancelled: the item's hard limit ("timeout") or the user ("cancelled")."""
+    deadline = ITEM_DEADLINE.get()
+    return "timeout" if deadline is not None and asyncio.get_running_loop().time() >= deadline else "cancelled"
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,7 @@ class Conversation:
         did_work = False
         problem: str | None = None
         ended = "done"
+        started = time.monotonic()
         async for ev in self.client.run_turn(session_id, text):
             if isinstance(ev, turn_events.ToolCall):
                 did_work = True
@@ -153,6 +173,7 @@ class Conversation:
                 ended = ev.reason
                 texts = [ev.text] if ev.text else []
                 problem = problem or ev.error
+        TURN_SECONDS.observe(time.monotonic() - started)  # turns that ran to an end (not refused/cut by us)
         if ended == "watchdog":
             raise TurnTimedOut()
         reply = for_chat("\n".join(texts), turn_did_work=did_work)
@@ -249,12 +270,14 @@ class Conversation:
                 raise  # the job stays open and is resumed after the restart
             # /cancel or the time limit: stop the backend's render too, not just our polling.
             await self.store.update_job(job.id, state=FAILED)
+            count_job_end(job.created_at, _cut_off_outcome())
             saved = await self.store.job(job.id)
             if saved and saved.render_id:
                 await asyncio.shield(quietly(self.client.cancel_render(saved.render_id)))
             raise
         except nemo_errors.NemoError:
             await self.store.update_job(job.id, state=FAILED)
+            count_job_end(job.created_at, "failed")
             raise
         await self.deliver(job.id, event.reply, result, progress, draft=draft)
 
@@ -292,11 +315,14 @@ class Conversation:
                 else:
                     await progress.stage("stage_send")
                     await port.send_video(prepared.video)
-            except BaseException:
+            except BaseException as error:
                 if not self.shutting_down:  # at shutdown it stays "sending": the restart tells the user
                     await self.store.update_job(job_id, state=FAILED)
+                    count_job_end(job.created_at, _cut_off_outcome()
+                                  if isinstance(error, asyncio.CancelledError) else "failed")
                 raise
             await self.store.update_job(job_id, state=DELIVERED)
+            count_job_end(job.created_at, "delivered" if prepared.video is not None else "too_big")
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
+from core.metrics import ACTIVE_CHATS
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,7 @@ class Lanes:
         if self._closed:
             raise RuntimeError("lanes are closed")
         lane = self._lanes.setdefault(key, _Lane())
+        ACTIVE_CHATS.set(len(self._lanes))  # a lane exists exactly while its chat has work
         lane.queue.put_nowait(item)
         if lane.worker is None or lane.worker.done():
             lane.worker = asyncio.create_task(self._drain(key, lane), name=f"lane:{key}")
@@ -92,6 +95,7 @@ class Lanes:
                 lane.current = None
         if self._lanes.get(key) is lane and lane.queue.empty():
             del self._lanes[key]
+            ACTIVE_CHATS.set(len(self._lanes))
 
     def _merge_followers(self, lane: _Lane, item: WorkItem) -> WorkItem:
         if item.merge_key is None:
@@ -123,6 +127,7 @@ class Lanes:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
+        ACTIVE_CHATS.set(0)
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait for all lanes to go idle (used by the piped console). True if they did."""

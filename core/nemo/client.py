@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from core.metrics import BACKEND_ERRORS
 from core.nemo import auth
 from core.nemo.errors import (
     BackendUnavailable,
@@ -233,14 +234,14 @@ class NemoClient:
                 status, resp_headers = resp.status, resp.headers
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             log.warning("%s %s failed: %s", method, path, type(exc).__name__)
-            raise _unavailable(exc) from None
+            raise counted(_unavailable(exc)) from None
         error = error_from_response(status, body, resp_headers)
         if status >= 500 and not isinstance(error, BackendUnavailable):
             # A 5xx is a server fault whatever its body says (an envelope code 500 included).
             error = BackendUnavailable(None, code=status, detail=getattr(error, "detail", None))
         if error is not None:
             log.info("%s %s -> HTTP %s, code %s", method, path, status, error.code)
-            raise error
+            raise counted(error)
         return body
 
     async def _call(self, method: str, path: str, *, json: Any = None,
@@ -408,7 +409,7 @@ class NemoClient:
                 resp = await self._http().post(self.url("/run_sse"), json=body, headers=headers, timeout=timeout)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 log.warning("POST /run_sse failed: %s", type(exc).__name__)
-                raise _unavailable(exc) from None
+                raise counted(_unavailable(exc)) from None
             if resp.status == 200 and "text/event-stream" in resp.headers.get("Content-Type", "text/event-stream"):
                 return resp
             try:
@@ -420,6 +421,7 @@ class NemoClient:
             error = error_from_response(resp.status, parsed, resp.headers) or NemoError(
                 detail="the chat endpoint did not answer with an event stream")
             log.info("POST /run_sse refused: HTTP %s, code %s", resp.status, error.code)
+            counted(error)
             if isinstance(error, (TokenExpired, TokenInvalid)) and self.anonymous and not renewed:
                 renewed = True
                 await self._renew_token(headers["Authorization"][7:])
@@ -545,7 +547,8 @@ class NemoClient:
                 async with self._http().get(url, headers=headers, timeout=self._timeout()) as resp:
                     if resp.status >= 300:
                         body = await _read_body(resp)
-                        raise error_from_response(resp.status, body, resp.headers) or BackendUnavailable()
+                        raise counted(error_from_response(resp.status, body, resp.headers)
+                                      or BackendUnavailable(code=resp.status))
                     size = resp.content_length
                     got = 0
                     with part.open("wb") as out:
@@ -554,12 +557,12 @@ class NemoClient:
                             got += len(chunk)
                             await _maybe_await(on_progress, got / size if size else None)
                     if size is not None and got != size:
-                        raise BackendUnavailable(detail="download ended early")
+                        raise counted(BackendUnavailable(detail="download ended early"))
                 part.replace(dest)
                 return
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 part.unlink(missing_ok=True)
-                raise BackendUnavailable(detail=type(exc).__name__) from None
+                raise counted(BackendUnavailable(detail=type(exc).__name__)) from None
             except (TokenExpired, TokenInvalid):
                 part.unlink(missing_ok=True)
                 if renewed or not own_host or not self.anonymous:
@@ -630,6 +633,23 @@ def _expired(expires_at: str | None) -> bool:
 
 class BackendUnreachable(BackendUnavailable):
     """The connection itself failed: the request was never sent, so sending it again is safe."""
+
+
+def counted(error: NemoError) -> NemoError:
+    """Count a backend failure in BACKEND_ERRORS{code} and hand it back (for `raise counted(...)`).
+
+    The label is the HTTP status or API code when there is one, else "network" for an exchange
+    that broke off, else "other": a few dozen values at most, never a URL or message text.
+    """
+    code = error.code
+    if isinstance(code, int) and 100 <= code <= 9999:
+        label = str(code)
+    elif isinstance(error, BackendUnavailable):
+        label = "network"
+    else:
+        label = "other"
+    BACKEND_ERRORS.labels(code=label).inc()
+    return error
 
 
 def _unavailable(exc: BaseException) -> BackendUnavailable:
