@@ -75,8 +75,8 @@ async def _middleware(request: web.Request, handler):
     if request.path.startswith("/_test/"):
         return await handler(request)
     sid = await _session_of(request, backend)
-    backend.request_log.append({"method": request.method, "path": request.path, "session_id": sid,
-                                "time": time.time()})
+    backend.log_request({"method": request.method, "path": request.path, "session_id": sid,
+                          "time": time.time()})
     retry_after = backend.faults.consume("rate_limit", sid)
     if retry_after is not None:
         return ApiError(429, f"Too many requests; try again in {retry_after} s.", status=429,

@@ -14,6 +14,7 @@ class BackendConfig:
     upload_max_bytes: int = 2 * 1024**3
     soundfont: Path | None = None  # None = the engine's default soundfont
     test_mode: bool = False  # enables /_test/faults and /_test/requests
+    request_file: Path | None = None  # test mode: also append each logged request here (JSON lines)
     public_url: str | None = None  # base of cdn_url / outputUrl links; None = the bound URL
     web_url: str = "https://nemovideo.com"  # where registration links point
     render_workers: int = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 
@@ -32,6 +33,14 @@ class Backend:
         self.request_log: list[dict] = []
         self.http: aiohttp.ClientSession | None = None  # for uploads by URL
         self._turn_locks: dict[str, asyncio.Lock] = {}
+
+    def log_request(self, entry: dict) -> None:
+        """Note a request for /_test/requests, and in BackendConfig.request_file when set (test mode),
+        so tests can still count what a backend that was SIGKILLed had been asked."""
+        self.request_log.append(entry)
+        if self.config.test_mode and self.config.request_file is not None:
+            with open(self.config.request_file, "a", encoding="utf-8") as out:
+                out.write(json.dumps(entry) + "\n")
 
     def turn_lock(self, session_id: str) -> asyncio.Lock:
         """One chat turn at a time per session, so two turns never overwrite each other's edit."""

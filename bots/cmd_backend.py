@@ -1,4 +1,4 @@
-"""`aiwm backend [--host] [--port] [--data-dir] [--test-mode]`: run the local Nemo-compatible backend.
+"""`aiwm backend [--host] [--port] [--data-dir] [--test-mode [--request-log FILE]]`: run the local Nemo-compatible backend.
 
 Settings come from the environment/.env (AIWM_BACKEND_HOST, AIWM_BACKEND_PORT, AIWM_DATA_DIR,
 AIWM_SOUNDFONT); flags override them. Runs until Ctrl-C or SIGTERM.
@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where sessions, uploads and renders live "
                                                       "(default AIWM_DATA_DIR/backend)")
     parser.add_argument("--test-mode", action="store_true", help="enable /_test/faults and /_test/requests")
+    parser.add_argument("--request-log", type=Path, help="with --test-mode: also append every request to this "
+                                                         "file (JSON lines), kept across restarts and kills")
     parser.add_argument("--public-url", help="base URL put in cdn_url/outputUrl links (default: the bound URL)")
 
 
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port if args.port is not None else settings.aiwm_backend_port,
         soundfont=settings.aiwm_soundfont,
         test_mode=bool(args.test_mode),
+        request_file=args.request_log,
         public_url=args.public_url,
     )
     from bots.limits import raise_open_file_limit

@@ -1,0 +1,96 @@
+"""The backend really dies: `aiwm backend` runs as a child process and is SIGKILLed mid-turn,
+mid-render and mid-upload, then started again on the same port with the same data folder.
+
+The bot is the real PTB application against the fake Bot API, the real core and the real Nemo
+client (tests/faults/test_backend_faults.py `Product`). What the killed backend had been asked is
+read from its --request-log file, what it kept from its SQLite file: nothing in its memory survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from core import timeline
+from core.i18n import say
+from tests.clips import make_clip
+from tests.faults.backendproc import BackendProcess, wait_until
+from tests.faults.test_backend_faults import STATUS, UNKNOWN, WAIT, Product
+from tests.telegram.fake_bot_api import FakeBotApi, message, private_chat, user, video_field
+from tests.telegram.recording_handler import probe
+
+SUBMIT = ("POST", "/api/render/proxy/lambda")
+OTHER_CHAT = 77
+
+
+@pytest.fixture
+async def bot_api(tmp_path: Path):
+    api = FakeBotApi(tmp_path / "fake")
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+async def killed(tmp_path: Path, bot_api):
+    backend = BackendProcess(tmp_path / "backend")
+    await backend.start()
+    product = Product(tmp_path, bot_api, backend)
+    await product.start()
+    yield product
+    await product.stop()
+    await backend.stop()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("killed") / "tiny.mp4", duration=1.0, size=(160, 120), cuts=[0.5])
+
+
+def _chat_texts(product: Product, chat: int) -> list[str]:
+    return [c.params["text"] for c in product.fake.of("sendMessage") if int(c.params["chat_id"]) == chat]
+
+
+def _chat_videos(product: Product, chat: int) -> list:
+    return [c for c in product.fake.of("sendVideo") if int(c.params["chat_id"]) == chat]
+
+
+async def _draft_now(product: Product, chat_key_part: str = "42") -> dict | None:
+    """The draft as the (restarted) backend has it, asked with the bot's own credentials."""
+    from core.conversation import _draft_of
+
+    session_id = next(r["session_id"] for r in product.backend.requests() if r["session_id"])
+    return _draft_of(await product.client.get_state(session_id))
+
+
+# --- 1. SIGKILL mid-turn --------------------------------------------------------------------------
+
+async def test_killed_mid_turn_the_turn_is_never_resent(killed: Product, tiny: Path) -> None:
+    backend: BackendProcess = killed.backend
+    await backend.faults({"turn_delay": 30})
+    killed.send_clip(tiny, caption="calm piano")
+    await wait_until(lambda: backend.turns() == 1, "the turn")
+    await asyncio.sleep(0.5)  # the turn is open and working
+    await backend.kill()
+    await killed.wait_for(lambda: killed.said(UNKNOWN), "the 'may or may not' line")
+    assert not killed.fake.of("sendVideo")
+
+    await backend.start()  # same port, same data; the fault switches died with it
+    killed.send_text("/status")
+    await killed.wait_for(lambda: killed.said(STATUS), "the status answer")
+    status = next(t for t in _chat_texts(killed, 42) if STATUS in t)
+    draft = await _draft_now(killed)
+    assert status == say("status_header", "en") + "\n" + "\n".join(timeline.summary(draft, "en"))
+    assert timeline.has_content(draft), "the clip uploaded before the kill is in the restarted backend's draft"
+    assert backend.turns() == 1, "the cut turn was sent again after the restart"
+
+    killed.send_text("make it lo-fi")
+    await wait_until(lambda: backend.turns() == 2, "the follow-up turn")
+    assert await killed.core.drain(WAIT)
+    replies = _chat_texts(killed, 42)
+    assert replies[-1] != say("stream_cut", "en") and UNKNOWN not in replies[-1]
+    assert "lo-fi" in str(await _draft_now(killed)).lower(), "the follow-up turn changed the music"
+    assert killed.said(UNKNOWN) == 1
+    assert backend.turns() == 2
