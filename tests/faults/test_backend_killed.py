@@ -9,6 +9,7 @@ read from its --request-log file, what it kept from its SQLite file: nothing in 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def _chat_videos(product: Product, chat: int) -> list:
     return [c for c in product.fake.of("sendVideo") if int(c.params["chat_id"]) == chat]
 
 
-async def _draft_now(product: Product, chat_key_part: str = "42") -> dict | None:
+async def _draft_now(product: Product) -> dict | None:
     """The draft as the (restarted) backend has it, asked with the bot's own credentials."""
     from core.conversation import _draft_of
 
@@ -94,3 +95,35 @@ async def test_killed_mid_turn_the_turn_is_never_resent(killed: Product, tiny: P
     assert "lo-fi" in str(await _draft_now(killed)).lower(), "the follow-up turn changed the music"
     assert killed.said(UNKNOWN) == 1
     assert backend.turns() == 2
+
+
+# --- 2. SIGKILL mid-render ------------------------------------------------------------------------
+
+async def test_killed_mid_render_the_video_comes_exactly_once(killed: Product, tiny: Path) -> None:
+    backend: BackendProcess = killed.backend
+    await backend.faults({"render_delay": 30})
+    killed.send_clip(tiny)
+    await wait_until(lambda: backend.count(*SUBMIT) == 1, "the render")
+    await wait_until(lambda: _render_polls(backend) >= 2, "the render polls")  # answered "processing"
+    await backend.kill()
+    await asyncio.sleep(1.0)  # polls fail meanwhile; the bot keeps polling, backing off
+    restarted = time.time()
+    await backend.start()
+    await killed.videos(1)
+    assert await killed.core.drain(WAIT)
+    # The restarted backend marked the cut render failed (credits back); the bot exported once more.
+    assert backend.count(*SUBMIT) == 2
+    assert backend.turns() == 1
+    assert len(killed.fake.of("sendVideo")) == 1, "the video was delivered twice"
+    assert not any("fail" in t.lower() or "restarted" in t.lower() for t in killed.texts())
+    renders = [r for r in backend.requests() if r["path"].startswith("/api/render/proxy/lambda/")]
+    first = renders[0]["path"].rsplit("/", 1)[1]
+    assert any(r["path"].endswith(first) and r["time"] > restarted for r in renders), \
+        "the bot stopped polling the first render during the outage"
+    record = backend.record("renders", first)
+    assert record["status"] == "failed" and record["error"], "the cut render is not left 'processing'"
+
+
+def _render_polls(backend: BackendProcess) -> int:
+    return sum(1 for r in backend.requests()
+               if r["method"] == "GET" and r["path"].startswith("/api/render/proxy/lambda/"))
