@@ -66,28 +66,28 @@ def mix_and_mux(
     titles: Sequence[Title] = (),
     metadata: dict[str, str] | None = None,
     progress: Callable[[float], None] | None = None,
+    clip_sound: "ClipSound | None" = None,
 ) -> MixResult:
-    """Write `output` (MP4): the video of `video` with the music mixed under its own sound."""
-    video, music_wav, output = Path(video), Path(music_wav), Path(output)
-    start = max(0.0, trim_start)
-    end = video_stream_end(video, info) if trim_end is None else min(trim_end, video_stream_end(video, info))
-    length = end - start
-    if length <= 0:
-        raise EngineError("The trim leaves no video to work with.")
-    frames = int(round(length * RATE))
+    """Write `output` (MP4): the video of `video` with the music mixed under its own sound.
 
-    copy_video = can_copy_video(video, info, start, titles)
+    `clip_sound`, when given, is the clip's sound already decoding (see ClipSound, started with
+    the same trim): the mix uses it, and the file it decodes into, instead of decoding again.
+    """
+    video, music_wav, output = Path(video), Path(music_wav), Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     # The sound lives in files next to the output, read and written a chunk at a time:
     # a ten-minute clip costs no more RAM than a ten-second one.
     with tempfile.TemporaryDirectory(prefix=".aiwm-mix-", dir=output.parent) as work_dir:
         work = Path(work_dir)
-        raw = work / "mix.f32"
-        decoding = _start_decode(video, start, length, raw) if has_original_audio else None
+        sound = clip_sound or ClipSound(video, info, work, trim_start=trim_start, trim_end=trim_end,
+                                        decode=has_original_audio)
+        start, length, frames, raw = sound.start, sound.length, sound.frames, sound.path
+        copy_video = can_copy_video(video, info, start, titles)
         try:
             music = _open_music(music_wav, frames, work)  # read while the clip's sound decodes
+            has_sound = has_original_audio and sound.wait()
         finally:
-            has_sound = _finish_decode(decoding, raw, frames) if decoding is not None else False
+            sound.close()
         if not has_sound:
             _zero_file(raw, frames)
         loudness, peak_db = _mix_into(_Frames(frames, path=raw), music, has_original=has_sound,
@@ -104,6 +104,49 @@ def mix_and_mux(
         run_ffmpeg(args, duration=length, progress=scaled, what="mix the music into the video")
     return MixResult(output=output, video_copied=copy_video, loudness_lufs=loudness,
                      true_peak_db=peak_db, music_volume=music_volume)
+
+
+class ClipSound:
+    """The clip's own sound (the kept window), decoding in the background to a raw float32 stereo
+    48 kHz file in `work`.
+
+    Starting it before analysis and synthesis lets ffmpeg decode on a spare core while they run;
+    `mix_and_mux` then only waits for what is left. Always `close()` it (or use `with`): that
+    stops a decode nobody waited for.
+    """
+
+    def __init__(self, video: Path, info: MediaInfo, work: Path, *, trim_start: float = 0.0,
+                 trim_end: float | None = None, decode: bool = True) -> None:
+        video = Path(video)
+        self.start = max(0.0, trim_start)
+        stream_end = video_stream_end(video, info)
+        end = stream_end if trim_end is None else min(trim_end, stream_end)
+        self.length = end - self.start
+        if self.length <= 0:
+            raise EngineError("The trim leaves no video to work with.")
+        self.frames = int(round(self.length * RATE))
+        self.path = Path(work) / "clip.f32"
+        self._process = (_start_decode(video, self.start, self.length, self.path)
+                         if decode and info.has_audio else None)
+        self._decoded: bool | None = None
+
+    def wait(self) -> bool:
+        """True when the sound is in `path`, exactly `frames` long; False when there is none."""
+        if self._decoded is None:
+            self._decoded = (_finish_decode(self._process, self.path, self.frames)
+                             if self._process is not None else False)
+        return self._decoded
+
+    def close(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+
+    def __enter__(self) -> "ClipSound":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # --- the audio -----------------------------------------------------------------------------
@@ -515,4 +558,4 @@ def _gated_loudness(powers: np.ndarray) -> float | None:
     return -0.691 + 10.0 * math.log10(powers[loud & (block_lufs > relative)].mean())
 
 
-__all__ = ["MixResult", "mix_and_mux", "mix_audio", "true_peak", "duck"]
+__all__ = ["MixResult", "ClipSound", "mix_and_mux", "mix_audio", "true_peak", "duck"]

@@ -18,8 +18,8 @@ from engine.analyse import analyse
 from engine.choose import choose_music
 from engine.compose import compose
 from engine.errors import InvalidMediaError
-from engine.fit import fit
-from engine.mix import mix_and_mux
+from engine.fit import FitResult, fit
+from engine.mix import ClipSound, mix_and_mux
 from engine.models import EditSpec, ProgressCallback, SceneCut, Summary, VideoAnalysis
 from engine.presets import get_preset
 from engine.probe import probe
@@ -45,70 +45,79 @@ def make(spec: EditSpec, output: Path | str, progress: ProgressCallback | None =
     start, end = _trim_window(spec, info.duration)
     length = end - start
 
-    report.begin("analyse")
-    analysis = analyse(spec.source, info, progress=report.fraction)
-    cuts = _cuts_within(analysis, start, end)
-
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aiwm-", dir=output.parent) as work_dir:
         work = Path(work_dir)
-        plan = choose_music(
-            _trimmed_analysis(analysis, cuts),
-            prompt=spec.prompt,
-            style=spec.style,
-            tempo=spec.tempo if spec.tempo is not None else wishes.tempo,
-            seed=spec.seed,
-        )
-        music_wav = work / "music.wav"
-        cuts_on_beat = cuts_total = 0
-        if music_wanted:
-            report.begin("compose")
-            composition = compose(plan, cuts, length, work / "music.mid")
-            cuts_on_beat, cuts_total = composition.cuts_on_beat, composition.cuts_total
-            report.begin("synthesise")
-            synthesise(composition.midi_path, music_wav, duration=length, soundfont=spec.soundfont)
-        else:
-            _write_silence(music_wav, length)
+        # The clip's own sound decodes for the mix on a spare core while the picture is analysed
+        # and the music rendered: the mix then finds it ready instead of decoding after them.
+        with ClipSound(spec.source, info, work, trim_start=start,
+                       trim_end=end if end < info.duration else None) as clip_sound:
+            report.begin("analyse")
+            analysis = analyse(spec.source, info, progress=report.fraction)
+            cuts = _cuts_within(analysis, start, end)
+            plan = choose_music(
+                _trimmed_analysis(analysis, cuts),
+                prompt=spec.prompt,
+                style=spec.style,
+                tempo=spec.tempo if spec.tempo is not None else wishes.tempo,
+                seed=spec.seed,
+            )
+            music_wav = work / "music.wav"
+            cuts_on_beat = cuts_total = 0
+            if music_wanted:
+                report.begin("compose")
+                composition = compose(plan, cuts, length, work / "music.mid")
+                cuts_on_beat, cuts_total = composition.cuts_on_beat, composition.cuts_total
+                report.begin("synthesise")
+                synthesise(composition.midi_path, music_wav, duration=length, soundfont=spec.soundfont)
+            else:
+                _write_silence(music_wav, length)
 
-        volume = _music_volume(spec, wishes.volume, analysis, music_wanted)
-        report.begin("mix")
-        mixed = work / "mixed.mp4"
-        mix = mix_and_mux(
-            spec.source,
-            music_wav,
-            mixed,
-            info=info,
-            music_volume=volume,
-            speech_spans=_spans_within(analysis.audio.speech_spans, start, end),
-            has_original_audio=analysis.audio.present,
-            loudness_lufs=spec.loudness_lufs,
-            true_peak_db=spec.true_peak_db,
-            trim_start=start,
-            trim_end=end if end < info.duration else None,
-            titles=spec.titles,
-            metadata=provenance_tags(
-                style=plan.style if music_wanted else "none",
-                tempo=plan.tempo,
-                key=plan.key,
-                mode=plan.mode,
-                seed=plan.seed,
-                engine_version=__version__,
-            ),
-            progress=report.fraction,
-        )
+            volume = _music_volume(spec, wishes.volume, analysis, music_wanted)
+            report.begin("mix")
+            mixed = work / "mixed.mp4"
+            mix = mix_and_mux(
+                spec.source,
+                music_wav,
+                mixed,
+                info=info,
+                music_volume=volume,
+                speech_spans=_spans_within(analysis.audio.speech_spans, start, end),
+                has_original_audio=analysis.audio.present,
+                loudness_lufs=spec.loudness_lufs,
+                true_peak_db=spec.true_peak_db,
+                trim_start=start,
+                trim_end=end if end < info.duration else None,
+                titles=spec.titles,
+                metadata=provenance_tags(
+                    style=plan.style if music_wanted else "none",
+                    tempo=plan.tempo,
+                    key=plan.key,
+                    mode=plan.mode,
+                    seed=plan.seed,
+                    engine_version=__version__,
+                ),
+                progress=report.fraction,
+                clip_sound=clip_sound,
+            )
 
         report.begin("fit")
-        staged = work / "final.mp4"
-        fitted = fit(
-            mixed,
-            staged,
-            max_bytes=spec.max_bytes,
-            max_width=spec.max_width,
-            max_height=spec.max_height,
-            aspect=aspect,
-            framing=spec.framing,
-            progress=report.fraction,
-        )
+        if _needs_fitting(spec, aspect):
+            staged = work / "final.mp4"
+            fitted = fit(
+                mixed,
+                staged,
+                max_bytes=spec.max_bytes,
+                max_width=spec.max_width,
+                max_height=spec.max_height,
+                aspect=aspect,
+                framing=spec.framing,
+                progress=report.fraction,
+            )
+        else:
+            # Nothing to fit: the mux already wrote a streamable MP4, so it is the result as is
+            # (fit would only copy it byte for byte).
+            staged, fitted = mixed, _as_written(mixed)
         os.replace(staged, output)
         report.done()
 
@@ -155,6 +164,16 @@ def _apply_preset(spec: EditSpec) -> tuple[int, int] | None:
         spec.max_height = preset.max_height
     spec.loudness_lufs = preset.loudness_lufs
     return preset.aspect
+
+
+def _needs_fitting(spec: EditSpec, aspect: tuple[int, int] | None) -> bool:
+    return any(cap is not None for cap in (spec.max_bytes, spec.max_width, spec.max_height, aspect))
+
+
+def _as_written(path: Path) -> FitResult:
+    """The mux's own MP4 taken as the result: its display size comes from the file itself."""
+    info = probe(path)
+    return FitResult(path, info.size_bytes, info.display_width, info.display_height, reencoded=False)
 
 
 def _trim_window(spec: EditSpec, duration: float) -> tuple[float, float]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.audio_analysis import integrated_loudness
-from engine.mix import duck, mix_and_mux, mix_audio
+from engine.mix import ClipSound, duck, mix_and_mux, mix_audio
 from engine.probe import probe
 from tests.clips import make_clip
 
@@ -178,3 +178,33 @@ def test_music_of_another_length_is_cut_or_padded_to_the_video(tmp_path, music_s
     result, info = render(tmp_path, clip, tone(music_seconds, 1000, 0.3))
     out = probe(result.output)
     assert abs(out.duration - info.duration) < 0.05
+
+
+def test_the_clip_sound_decoded_ahead_gives_the_same_mix(tmp_path):
+    """The pipeline starts decoding the clip's sound before the music exists; the result must be
+    the very mix that decoding it inside mix_and_mux gives, trims included."""
+    clip = make_clip(tmp_path / "in.mp4", duration=3.0, audio="speech")
+    info = probe(clip)
+    wav = write_wav(tmp_path / "music.wav", tone(2.0, 440.0))
+    options = dict(info=info, music_volume=0.5, has_original_audio=True, trim_start=0.5, trim_end=2.5)
+
+    plain = mix_and_mux(clip, wav, tmp_path / "plain.mp4", **options)
+    work = tmp_path / "work"
+    work.mkdir()
+    with ClipSound(clip, info, work, trim_start=0.5, trim_end=2.5) as ahead:
+        early = mix_and_mux(clip, wav, tmp_path / "early.mp4", clip_sound=ahead, **options)
+
+    assert early.loudness_lufs == plain.loudness_lufs and early.true_peak_db == plain.true_peak_db
+    assert np.array_equal(decode(tmp_path / "early.mp4"), decode(tmp_path / "plain.mp4"))
+    assert abs(len(decode(tmp_path / "early.mp4")) / RATE - 2.0) < 0.05
+
+
+def test_a_clip_sound_nobody_waits_for_is_stopped_and_leaves_nothing(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", duration=2.0, audio="tone")
+    work = tmp_path / "work"
+    work.mkdir()
+    sound = ClipSound(clip, probe(clip), work)
+    sound.close()  # e.g. the analysis failed before the mix began
+    assert sound._process is None or sound._process.poll() is not None
+    with ClipSound(clip, probe(clip), work) as ready:
+        assert ready.wait() and ready.path.stat().st_size == ready.frames * 8
