@@ -6,6 +6,7 @@
     await core.start(); await surface.start()               # polling, or webhook if TELEGRAM_WEBHOOK_URL
     ...
     port = surface.reply_port_for(chat_id, delivery)   # resume a delivery after a restart
+    await surface.stop_receiving()                     # SIGTERM: no new updates, sending goes on
     await surface.stop()
 
 Updates are processed concurrently and every event is handed to the core in its own task, so one
@@ -76,6 +77,7 @@ class TelegramSurface:
         self._tasks: set[asyncio.Task] = set()
         self._webhook: WebhookServer | None = None
         self._running = False
+        self._receiving = False  # taking updates; False once stop_receiving() ran
         self._ready = asyncio.Event()  # set when the bot is connected; resumed ports wait for it
 
     @classmethod
@@ -115,20 +117,40 @@ class TelegramSurface:
             await app.updater.start_polling(poll_interval=0, timeout=self.config.poll_timeout,
                                             allowed_updates=[Update.MESSAGE])
         self._running = True
+        self._receiving = True
         self._ready.set()
         log.info("telegram bot @%s is up (%s)", app.bot.username,
                  "webhook" if self.config.uses_webhook else "polling")
 
+    async def stop_receiving(self, settle: float = 5.0) -> None:
+        """Take no new updates, but keep sending: running work still answers during the stop grace.
+
+        Polling: the updater stops and confirms what it fetched, so later messages stay at Telegram
+        and come again after the restart. Webhook: the server closes, so Telegram keeps retrying
+        them. Every update already taken reaches the core, albums still gathering included; then
+        up to `settle` seconds go to the core accepting them (it queues them, so a drain sees them).
+        """
+        if not self._receiving:
+            return
+        self._receiving = False
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if self._webhook is not None:
+            await self._webhook.stop()  # waits for posts in flight: they are in the update queue
+        if app.running:
+            await app.update_queue.join()  # every update taken has been through _on_message
+        await self._albums.flush()
+        if self._tasks and settle > 0:
+            await asyncio.wait(set(self._tasks), timeout=settle)
+        log.info("telegram: no new updates taken; sending goes on")
+
     async def stop(self) -> None:
         app = self.application
         if self._running:
+            await self.stop_receiving(settle=0)
             self._running = False
             self._ready.clear()
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            if self._webhook is not None:
-                await self._webhook.stop()
-            await self._albums.flush()
             await app.stop()
         await self._settle_tasks()
         await app.shutdown()
@@ -156,6 +178,8 @@ class TelegramSurface:
             return
         if draft.album_id is not None:
             self._albums.add(draft)  # addressing is decided on the whole album
+            if not self._receiving:
+                await self._albums.flush()  # stopping: nothing more of it will come
             return
         await self._deliver(draft)
 
