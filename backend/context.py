@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import uuid
 
@@ -17,8 +18,10 @@ from backend.errors import ApiError
 from backend.faults import Faults
 from backend.renders import RenderManager
 from backend.store import Store
+from backend.uploads import remove_orphans
 
 KEY = web.AppKey("backend", object)
+log = logging.getLogger(__name__)
 
 
 class Backend:
@@ -30,6 +33,8 @@ class Backend:
         self.renders = RenderManager(self.store, config, self.faults)
         self.renders.recover()
         self.uploads_dir = config.data_dir / "uploads"
+        if remove_orphans(self.uploads_dir, (u["path"] for u in self.store.all("uploads"))):
+            log.info("removed upload files a previous run left unfinished")
         self.request_log: list[dict] = []
         self.http: aiohttp.ClientSession | None = None  # for uploads by URL
         self._turn_locks: dict[str, asyncio.Lock] = {}

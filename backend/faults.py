@@ -32,6 +32,7 @@ KNOWN_FAULTS = {
     "no_credits": "true: the account has 0 credits available (chargeable calls answer 2001)",
     "rate_limit": "n or {\"times\": n, \"retry_after\": s}: the next n calls answer 429",
     "response_delay": "seconds every answer waits before it starts (a slow backend; /_test/ is never slowed)",
+    "upload_stall": "seconds an upload waits after its files arrived, before it is stored (a kill then leaves files but no record)",
     "poll_error": "n: the next n render polls answer 500, 502, 503 in turn (the render itself goes on)",
 }
 _ONE_SHOT = ("expired_token", "lost_session")

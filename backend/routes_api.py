@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import secrets
 import time
@@ -69,6 +70,9 @@ async def upload(request: web.Request) -> web.Response:
         raise
     if not received:
         raise ApiError(4001, "No file arrived: send them in the multipart field “files”.")
+    stall = b.faults.get(sid).get("upload_stall")
+    if stall:
+        await asyncio.sleep(float(stall))
     session = b.store.get("sessions", sid) or session
     for record in received:
         b.store.put("uploads", record["id"], record)

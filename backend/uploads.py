@@ -10,7 +10,9 @@ import asyncio
 import hashlib
 import re
 import secrets
+import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -86,6 +88,20 @@ class Receiver:
             "duration": probed.duration, "width": probed.width, "height": probed.height, "fps": probed.fps,
             "has_audio": probed.has_audio, "hash": self._hash.hexdigest(),
         }
+
+
+def remove_orphans(root: Path, stored_paths: Iterable[str]) -> int:
+    """Delete upload folders that no stored upload points at: files a kill cut off mid-upload (or
+    before their record was written). Run at start, when no upload can be in flight."""
+    if not root.is_dir():
+        return 0
+    kept = {Path(p).parent for p in stored_paths}
+    removed = 0
+    for folder in root.glob("*/*"):
+        if folder.is_dir() and folder not in kept:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def too_large(filename: str, max_bytes: int) -> ApiError:

@@ -7,6 +7,7 @@ backend only through the Nemo client and to the user only through the reply port
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -130,11 +131,31 @@ class Conversation:
                 await self.store.keep_clip(event.chat_key, kept_path, self.config.clip_ttl)
                 kept.append(kept_path)
             # Only a connection that never opened is tried again: a half-sent upload is not repeated.
-            await self._patiently(event, lang, lambda: self.sessions.call(
-                event.chat_key, lang, lambda sid: self.client.upload_files(sid, clips)), safe=BackendUnreachable)
+            try:
+                await self._patiently(event, lang, lambda: self.sessions.call(
+                    event.chat_key, lang, lambda sid: self.client.upload_files(sid, clips)), safe=BackendUnreachable)
+            except nemo_errors.BackendUnavailable:
+                # Cut off mid-upload (e.g. the backend died): it may have stored the clips anyway.
+                # Once it answers again, look; go on if they are there, else ask for them again.
+                if not await self._clips_arrived(event, lang, clips):
+                    await event.reply.send_text(say("upload_lost", lang))
+                    return []
             return kept
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
+
+    async def _clips_arrived(self, event: InboundEvent, lang: str, clips: list[Path]) -> bool:
+        """True when the session's uploads hold every clip (matched by content hash)."""
+        state = await self._patiently(event, lang, lambda: self.sessions.call(
+            event.chat_key, lang, lambda sid: self.client.get_state(sid)))
+        data = state if isinstance(state, dict) else {}
+        inner = data.get("state") if isinstance(data.get("state"), dict) else data
+        infos = inner.get("video_infos") if isinstance(inner.get("video_infos"), list) else []
+        hashes = {str(info.get("hash")).lower() for info in infos if isinstance(info, dict) and info.get("hash")}
+        for clip in clips:
+            if not hashes & set(await asyncio.to_thread(_digests, clip)):
+                return False
+        return True
 
     # --- turns -------------------------------------------------------------------------------
 
@@ -361,6 +382,16 @@ class TurnOutcomeUnknown(Exception):
 
 class BackendStillDown(Exception):
     """The backend stayed unreachable for the whole `backend_wait`."""
+
+
+def _digests(path: Path) -> tuple[str, str]:
+    """SHA-256 and MD5 of a file: the backend's upload `hash` may be either."""
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    with path.open("rb") as source:
+        for chunk in iter(lambda: source.read(1024 * 1024), b""):
+            sha.update(chunk)
+            md5.update(chunk)
+    return sha.hexdigest(), md5.hexdigest()
 
 
 def _draft_of(state) -> dict | None:

@@ -267,6 +267,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I kept trying, but the editing service is still unreachable, so I stopped. Please send your clip or message again later.",
         "zh": "我一直在重试，但编辑服务仍无法连接，所以先停下了。请稍后重新发送你的视频或消息。",
     },
+    "upload_lost": {
+        "en": "The connection to the editor broke while your clip was being sent, and it didn't arrive. Please send it again.",
+        "zh": "发送你的视频时与编辑器的连接中断了，视频没有送达。请重新发送。",
+    },
     "turn_outcome_unknown": {
         "en": "The connection to the editor broke while it was working, so your change may or may not have been made. Send /status to check once the service is back.",
         "zh": "编辑器处理时连接中断，你的修改可能已生效，也可能没有。服务恢复后请发送 /status 查看。",

@@ -127,3 +127,66 @@ async def test_killed_mid_render_the_video_comes_exactly_once(killed: Product, t
 def _render_polls(backend: BackendProcess) -> int:
     return sum(1 for r in backend.requests()
                if r["method"] == "GET" and r["path"].startswith("/api/render/proxy/lambda/"))
+
+
+# --- 3. SIGKILL during the clip upload ------------------------------------------------------------
+
+def _send_clip_from(product: Product, chat: int, clip: Path) -> None:
+    product.fake.inject(message(private_chat(chat), user(chat), video=video_field(product.fake.add_file(clip),
+                                                                                  duration=1)))
+
+
+async def _kill_during_upload(product: Product, clip: Path, fault: dict, stored: bool) -> str:
+    """Chat 42 gets a backend session, then sends `clip`; the backend is SIGKILLed while the
+    upload's `fault` holds it (after the clip is stored, or before), and started again."""
+    backend: BackendProcess = product.backend
+    product.send_text("hello")  # the chat gets its backend session first, so the fault can name it
+    await wait_until(lambda: backend.turns() == 1, "the first turn")
+    assert await product.core.drain(WAIT)
+    session_id = next(r["session_id"] for r in backend.requests() if r["path"] == "/run_sse")
+    await backend.faults(fault, session_id=session_id)
+    product.send_clip(clip)
+    if stored:
+        await wait_until(lambda: (backend.record("sessions", session_id) or {}).get("uploads"), "the stored upload")
+    else:
+        await wait_until(lambda: any(p.is_file() for p in (backend.data_dir / "uploads" / session_id).rglob("*")),
+                         "the received clip")
+    await backend.kill()
+    await asyncio.sleep(0.5)
+    await backend.start()
+    _send_clip_from(product, OTHER_CHAT, clip)  # another chat, once the backend is back
+    return session_id
+
+
+async def test_killed_after_the_upload_was_stored_the_clip_is_processed_once(killed: Product, tiny: Path) -> None:
+    backend: BackendProcess = killed.backend
+    session_id = await _kill_during_upload(killed, tiny, {"response_delay": 30}, stored=True)
+    await wait_until(lambda: len(_chat_videos(killed, 42)) == 1, "the first chat's video")
+    await wait_until(lambda: len(_chat_videos(killed, OTHER_CHAT)) == 1, "the other chat's video")
+    assert await killed.core.drain(WAIT)
+    for chat in (42, OTHER_CHAT):
+        assert probe(_chat_videos(killed, chat)[0].files["video"][2]) is not None
+    # The answer was lost, not the clip: the bot looked instead of uploading it a second time.
+    assert backend.count("POST", f"/api/upload-video/nemo_agent/me/{session_id}") == 1
+    assert len(backend.record("sessions", session_id)["uploads"]) == 1
+    assert not any(say("upload_lost", "en") == t or "isn't answering" in t for t in _chat_texts(killed, 42))
+    assert len(killed.fake.of("sendVideo")) == 2
+
+
+async def test_killed_before_the_upload_was_stored_the_user_is_asked_to_send_it_again(
+        killed: Product, tiny: Path) -> None:
+    backend: BackendProcess = killed.backend
+    session_id = await _kill_during_upload(killed, tiny, {"upload_stall": 30}, stored=False)
+    await wait_until(lambda: say("upload_lost", "en") in _chat_texts(killed, 42), "the 'send it again' line")
+    await wait_until(lambda: len(_chat_videos(killed, OTHER_CHAT)) == 1, "the other chat's video")
+    assert await killed.core.drain(WAIT)
+    assert not _chat_videos(killed, 42)
+    assert backend.record("sessions", session_id)["uploads"] == []
+    assert not any(p.is_file() for p in (backend.data_dir / "uploads" / session_id).rglob("*")), \
+        "the restarted backend kept the half-received clip"
+    assert backend.turns() == 2  # "hello" and the other chat's: no turn ran on a clip that never arrived
+    # Sending it again works.
+    killed.send_clip(tiny)
+    await wait_until(lambda: len(_chat_videos(killed, 42)) == 1, "the re-sent clip's video")
+    assert await killed.core.drain(WAIT)
+    assert _chat_texts(killed, 42).count(say("upload_lost", "en")) == 1
