@@ -25,6 +25,7 @@ KNOWN_FAULTS = {
     "cut_stream": "true: the connection drops after the function call; the edit still happens",
     "temporary_issue": "true: the turn ends with the text 'I encountered a temporary issue'",
     "render_delay": "seconds a render waits (in processing) before the engine starts",
+    "engine_stall": "seconds a render's engine step waits with its work folder made (a kill then leaves it behind)",
     "render_fail": "message (or true): renders fail with this error",
     "render_poll_shape": "\"nested\" (default {success,data:{status,outputUrl}}) or \"toplevel\" ({status,output:{url}})",
     "expired_token": "true: the next authenticated call answers 1001 and the token is revoked",

@@ -126,7 +126,8 @@ class RenderManager:
                     value = min(99, max(1, int(fraction * 100)))
                     loop.call_soon_threadsafe(self._update, render_id, None, value, stage)
 
-            summary = await loop.run_in_executor(self._pool, self._produce, record, progress, cancel)
+            stall = float(faults.get("engine_stall") or 0)
+            summary = await loop.run_in_executor(self._pool, self._produce, record, progress, cancel, stall)
             if cancel.is_set():
                 return
             record = self.store.get("renders", render_id)
@@ -181,9 +182,13 @@ class RenderManager:
 
     # -- worker thread --------------------------------------------------------------------------
 
-    def _produce(self, record: dict, progress, cancel: threading.Event):
+    def _produce(self, record: dict, progress, cancel: threading.Event, stall: float = 0.0):
         final = self.output_path(record)
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=".work-") as work:
+            if stall > 0:  # test fault: the engine "works" with its folder made, so a kill leaves it
+                (Path(work) / "partial.mp4").write_bytes(b"\0" * 1024)
+                if cancel.wait(stall):
+                    raise RenderCancelled()
             spec = self._spec(record, Path(work))
             tmp_out = Path(work) / "out.mp4"
             summary = engine_bridge.render(spec, tmp_out, progress)

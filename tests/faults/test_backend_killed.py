@@ -99,12 +99,16 @@ async def test_killed_mid_turn_the_turn_is_never_resent(killed: Product, tiny: P
 
 # --- 2. SIGKILL mid-render ------------------------------------------------------------------------
 
-async def test_killed_mid_render_the_video_comes_exactly_once(killed: Product, tiny: Path) -> None:
+@pytest.mark.parametrize("fault", ["render_delay", "engine_stall"])
+async def test_killed_mid_render_the_video_comes_exactly_once(killed: Product, tiny: Path, fault: str) -> None:
+    """Killed while the render waits to start, or while the engine works (its folder half-made)."""
     backend: BackendProcess = killed.backend
-    await backend.faults({"render_delay": 30})
+    await backend.faults({fault: 30})
     killed.send_clip(tiny)
     await wait_until(lambda: backend.count(*SUBMIT) == 1, "the render")
     await wait_until(lambda: _render_polls(backend) >= 2, "the render polls")  # answered "processing"
+    if fault == "engine_stall":
+        await wait_until(lambda: _work_folders(backend), "the engine's work folder")
     await backend.kill()
     await asyncio.sleep(1.0)  # polls fail meanwhile; the bot keeps polling, backing off
     restarted = time.time()
@@ -122,6 +126,11 @@ async def test_killed_mid_render_the_video_comes_exactly_once(killed: Product, t
         "the bot stopped polling the first render during the outage"
     record = backend.record("renders", first)
     assert record["status"] == "failed" and record["error"], "the cut render is not left 'processing'"
+    assert not _work_folders(backend), "the killed render's work folder was left behind"
+
+
+def _work_folders(backend: BackendProcess) -> list[Path]:
+    return list((backend.data_dir / "renders").glob(".work-*"))
 
 
 def _render_polls(backend: BackendProcess) -> int:
