@@ -110,13 +110,10 @@ async def _wind_down(core, surfaces: list, grace: float) -> None:
 
 
 async def _stop_receiving(surface) -> None:
-    """Stop fetching updates but keep the bot able to send (running work still answers)."""
-    stop_receiving = getattr(surface, "stop_receiving", None)
-    if callable(stop_receiving):
-        await stop_receiving()
-        return
-    # Telegram polling: Updater.stop() confirms what it fetched (those are processed by the still
-    # running Application) and fetches nothing more, so later messages wait at Telegram.
-    updater = getattr(getattr(surface, "application", None), "updater", None)
-    if updater is not None and updater.running:
-        await updater.stop()
+    """Take no new work but keep the bot able to send (running work still answers). Telegram
+    leaves later messages unconfirmed, so they come again after the restart; Discord answers new
+    requests with "I'm restarting, try again in a minute" (interactions can't wait)."""
+    try:
+        await surface.stop_receiving()
+    except Exception:  # one surface failing to stop intake must not keep the others taking work
+        log.exception("%s: stopping intake failed", surface.name)

@@ -303,6 +303,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I restarted before your video was rendered. Please send /export again.",
         "zh": "视频渲染完成前我重启了。请再发送一次 /export。",
     },
+    "restarting_try_later": {
+        "en": "I'm restarting right now, so I can't take this. Please try again in a minute.",
+        "zh": "我正在重启，暂时无法处理。请一分钟后再试。",
+    },
     "album_merged": {
         "en": "Got {count} clips — I'll use them together.",
         "zh": "收到 {count} 段视频——将一起处理。",

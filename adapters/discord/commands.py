@@ -46,6 +46,13 @@ class Bridge(Protocol):
 
     async def dispatch(self, event: InboundEvent) -> None: ...
 
+    # False once the bot is stopping (SIGTERM): new requests get "try again in a minute".
+    accepting: bool
+
+
+def _stopping(bridge: Bridge) -> bool:
+    return not getattr(bridge, "accepting", True)
+
 
 def locale_of(interaction: Any) -> str | None:
     locale = getattr(interaction, "locale", None)
@@ -87,6 +94,9 @@ async def _hand_over(bridge: Bridge, interaction: Any, **event_args: Any) -> Non
 
 async def music_command(bridge: Bridge, interaction: Any, video: Any, prompt: str | None) -> None:
     lang = lang_of(locale_of(interaction), prompt)
+    if _stopping(bridge):
+        await _refuse(interaction, say("restarting_try_later", lang))
+        return
     if video is None or not hasattr(video, "filename"):
         await _refuse(interaction, say("need_clip", lang))
         return
@@ -100,12 +110,19 @@ async def music_command(bridge: Bridge, interaction: Any, video: Any, prompt: st
 
 
 async def simple_command(bridge: Bridge, interaction: Any, name: str) -> None:
+    if _stopping(bridge):
+        # Interactions can't wait at Discord for the next start: they must be answered in 3 s.
+        await _refuse(interaction, say("restarting_try_later", lang_of(locale_of(interaction))))
+        return
     await interaction.response.defer(thinking=True)
     await _hand_over(bridge, interaction, command=name)
 
 
 async def add_music_menu(bridge: Bridge, interaction: Any, message: Any) -> None:
     lang = lang_of(locale_of(interaction))
+    if _stopping(bridge):
+        await _refuse(interaction, say("restarting_try_later", lang))
+        return
     videos = [a for a in getattr(message, "attachments", []) if is_video(a)]
     if not videos:
         await _refuse(interaction, say("need_clip", lang))
@@ -142,6 +159,10 @@ async def on_bot_message(bridge: Bridge, message: Any, bot_id: int) -> None:
         return
     text = strip_mentions(message.content, bot_id)
     port = bridge.port_for_message(message)
+    if _stopping(bridge):
+        # Messages are not delivered again either; a reply is the most private answer they allow.
+        await port.send_text(say("restarting_try_later", lang_of(None, text)))
+        return
     event = InboundEvent(
         surface=SURFACE,
         chat_id=str(message.channel.id),

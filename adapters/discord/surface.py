@@ -4,6 +4,7 @@
     await surface.start()                           # login, sync commands, connect the gateway
     ...
     port = surface.reply_port_for(chat_id, delivery)  # after a restart, from delivery_target(port)
+    await surface.stop_receiving()                  # SIGTERM: new requests are turned away, sending goes on
     await surface.stop()
 
 Intents: guilds, guild messages and direct messages, none privileged. Slash commands and the
@@ -80,6 +81,7 @@ class DiscordSurface:
                                      max_prefetch_bytes=self.config.max_prefetch_bytes)
         self._rest = RestTarget(self.config.api_url)
         self._runner: asyncio.Task | None = None
+        self.accepting = True  # False after stop_receiving(): commands.py turns new requests away
 
     def bind(self, handler: EventHandler) -> None:
         """Set the core later: the core wants its surfaces first (to resume jobs), the surface its core.
@@ -106,7 +108,15 @@ class DiscordSurface:
     async def wait_ready(self, timeout: float | None = 60.0) -> None:
         await asyncio.wait_for(self.client.wait_until_ready(), timeout)
 
+    async def stop_receiving(self) -> None:
+        """Take no new work, but stay connected: running work still delivers during the stop grace,
+        and new slash commands, menu uses and mentions get "I'm restarting, try again in a minute"
+        (an interaction cannot wait for the next start: Discord wants an answer within 3 s)."""
+        self.accepting = False
+        log.info("discord: new requests are turned away; sending goes on")
+
     async def stop(self) -> None:
+        self.accepting = False
         await self.client.close()
         if self._runner is not None:
             self._runner.cancel()
