@@ -152,15 +152,33 @@ def test_the_bot_talks_to_the_bot_api_service_by_its_compose_name_and_port(compo
     assert api_name in (depends if isinstance(depends, list) else list(depends))
 
 
-def test_the_bot_reads_the_compose_environment_as_local_mode(compose: dict, monkeypatch) -> None:
-    env = environment_of(compose["services"]["bot"])
-    for key, value in {**dockerfile_env(), **env}.items():
+def env_example() -> dict[str, str]:
+    """The variables a .env copied from .env.example sets (commented lines set nothing)."""
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def test_the_bot_in_compose_runs_with_the_settings_the_wiring_needs(compose: dict, monkeypatch) -> None:
+    """Compose's precedence: image ENV < env_file (here: a copy of .env.example) < environment."""
+    bot = compose["services"]["bot"]
+    env = environment_of(bot)
+    for key, value in {**dockerfile_env(), **env_example(), **env}.items():
         monkeypatch.setenv(key, value)
     settings = Settings(_env_file=None)
     assert settings.telegram_local_mode is True
     assert settings.telegram_api_url == env["TELEGRAM_API_URL"]
     assert settings.telegram_file_url == env["TELEGRAM_FILE_URL"]
-    assert settings.aiwm_ops_port == int(dockerfile_env()["AIWM_OPS_PORT"])
+    # State on the volume, and the ops endpoints where the health check and the published port look.
+    assert str(settings.aiwm_data_dir) in mounts_of(bot)
+    assert settings.aiwm_ops_host == "0.0.0.0"
+    published = {spec.rsplit(":", 1)[1] for spec in bot.get("ports", [])}
+    assert str(settings.aiwm_ops_port) in published
+    assert str(settings.aiwm_ops_port) == dockerfile_env()["AIWM_OPS_PORT"]
 
 
 def test_local_mode_file_paths_mean_the_same_thing_in_both_containers(compose: dict) -> None:
