@@ -268,8 +268,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "我一直在重试，但编辑服务仍无法连接，所以先停下了。请稍后重新发送你的视频或消息。",
     },
     "upload_lost": {
-        "en": "The connection to the editor broke while your clip was being sent, and it didn't arrive. Please send it again.",
-        "zh": "发送你的视频时与编辑器的连接中断了，视频没有送达。请重新发送。",
+        "en": "The editing service is back, but your clip was lost when the connection broke. Please send it again.",
+        "zh": "编辑服务已恢复，但连接中断时你的视频丢失了。请重新发送。",
     },
     "turn_outcome_unknown": {
         "en": "The connection to the editor broke while it was working, so your change may or may not have been made. Send /status to check once the service is back.",
