@@ -142,7 +142,13 @@ class OpsServer:
         self._runner = web.AppRunner(app, access_log=None)  # probes every few seconds would flood the log
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:  # one plain line for the operator instead of a socket traceback
+            await self._runner.cleanup()
+            self._runner = None
+            raise RuntimeError(f"cannot serve the ops endpoints on {self.host}:{self.port} "
+                               f"(AIWM_OPS_HOST/AIWM_OPS_PORT): {error.strerror or error}") from None
         sockets = getattr(site._server, "sockets", None) or []  # the real port when 0 was asked for
         if sockets:
             self.port = sockets[0].getsockname()[1]

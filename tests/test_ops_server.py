@@ -297,3 +297,11 @@ async def test_aiwm_run_serves_the_ops_endpoints_and_writes_json_logs(tmp_path: 
     assert any(r["logger"] == "bots.ops_server" for r in records)  # it said where /healthz is
     assert TOKEN not in "\n".join(lines)
     assert TOKEN.split(":", 1)[1] not in "\n".join(lines)
+
+
+async def test_a_taken_ops_port_is_one_plain_error(rig: OpsRig) -> None:
+    taken = OpsServer(rig.core, port=rig.ops.port, registry=CollectorRegistry())
+    with pytest.raises(RuntimeError, match=f"ops endpoints on 127.0.0.1:{rig.ops.port}"):
+        await taken.start()
+    status, _body = await rig.health()
+    assert status == 200  # the running server is untouched
