@@ -18,7 +18,7 @@ from core import timeline
 from core.i18n import say
 from tests.clips import make_clip
 from tests.faults.backendproc import BackendProcess, wait_until
-from tests.faults.test_backend_faults import STATUS, UNKNOWN, WAIT, Product
+from tests.faults.test_backend_faults import STATUS, UNKNOWN, WAIT, WAITING, Product
 from tests.telegram.fake_bot_api import FakeBotApi, message, private_chat, user, video_field
 from tests.telegram.recording_handler import probe
 
@@ -77,6 +77,7 @@ async def test_killed_mid_turn_the_turn_is_never_resent(killed: Product, tiny: P
     await backend.kill()
     await killed.wait_for(lambda: killed.said(UNKNOWN), "the 'may or may not' line")
     assert not killed.fake.of("sendVideo")
+    assert not killed.said(WAITING), "one plain line is all the user needs here"
 
     await backend.start()  # same port, same data; the fault switches died with it
     killed.send_text("/status")
