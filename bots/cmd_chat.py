@@ -10,6 +10,8 @@ from pathlib import Path
 
 from adapters.console.chat import ConsoleChat
 from adapters.console.port import ConsoleSurface
+from adapters.console.stdin import StdinLines
+from bots.cmd_run import _stop_signal
 from bots.logging_setup import setup_logging
 from bots.runtime import running_core
 from bots.settings import Settings
@@ -29,11 +31,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def chat(settings: Settings, out_dir: Path, language: str | None, *, demo_when_empty: bool = False) -> int:
+    """SIGTERM/SIGINT as in `aiwm run`: stop reading, give running work the stop grace, exit 0."""
+    stop = _stop_signal()  # first: a signal while starting up is a clean stop too
     surface = ConsoleSurface(out_dir)
     async with running_core(settings, [surface]) as core:
         await core.start()
         console = ConsoleChat(core, surface, language=language)
+        lines, grace = StdinLines(sys.stdin.fileno()), settings.aiwm_stop_grace
         if sys.stdin.isatty():
-            return await console.run_interactive()
-        lines = sys.stdin.read().splitlines()
-        return await console.run_piped(lines, core.drain, demo_when_empty=demo_when_empty)
+            return await console.run_interactive(lines, core.drain, stop=stop, grace=grace)
+        return await console.run_piped(lines, core.drain, demo_when_empty=demo_when_empty, stop=stop, grace=grace)

@@ -3,6 +3,10 @@
 A line that is the path of a file (or `/upload PATH`) attaches that file; words after the path
 are its caption. `/demo` attaches a generated demo clip. In a pipe, lines are handled in order,
 the work they started is awaited, and the saved videos are listed before exiting.
+
+A stop signal (SIGTERM/SIGINT, see bots/cmd_chat.py) works as in `aiwm run`: no more input is
+read, running work gets the stop grace to finish, then the chat exits 0 (work cut off stays in
+the store and the journal, and the next start resumes it or says what to send again).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import AsyncIterable, Awaitable, Callable, Iterable, TextIO
 
 from adapters.console.port import ConsolePort, ConsoleSurface
 from core.events import EventHandler, InboundEvent, MediaItem
@@ -23,6 +27,8 @@ from core.events import EventHandler, InboundEvent, MediaItem
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp", ".mts", ".ts"}
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit", ":q"}
 CHAT_ID = "local"
+
+Drain = Callable[..., Awaitable[bool]]  # Core.drain(timeout=None) -> True if all work finished
 
 
 def media_from_path(path: Path) -> MediaItem:
@@ -101,37 +107,66 @@ class ConsoleChat:
             media=media, language=self._language, user_name=self._user, command=command,
         ))
 
-    async def run_piped(self, lines: list[str], drain, *, demo_when_empty: bool = False) -> int:
+    async def run_piped(self, lines: Iterable[str] | AsyncIterable[str], drain: Drain, *,
+                        demo_when_empty: bool = False, stop: asyncio.Event | None = None,
+                        grace: float = 30.0) -> int:
         """Handle every line in order, wait for the work they started, then list the results.
 
         With `demo_when_empty`, no input at all means "show me": the demo clip goes through the
-        whole product (local backend, agent, render) so a first run ends with a video.
+        whole product (local backend, agent, render) so a first run ends with a video. When `stop`
+        is set, reading ends and running work gets `grace` seconds (see the module docstring).
         """
-        if demo_when_empty and not any(line.strip() for line in lines):
-            self._stream.write("No input: sending the demo clip (/demo) through the bot.\n")
-            lines = ["/demo"]
-        for line in lines:
+        stop = stop or asyncio.Event()
+        source = _aiter(lines)
+        any_input = False
+        while (line := await _next_or_stop(source, stop)) is not None:
             if line.strip() in QUIT_WORDS:
                 break
+            any_input = any_input or bool(line.strip())
             await self.say(line)
-        await drain()
+        if demo_when_empty and not any_input and not stop.is_set():
+            self._stream.write("No input: sending the demo clip (/demo) through the bot.\n")
+            await self.say("/demo")
+        await self._finish(drain, stop, grace)
         for path in self.port.saved:
             self._stream.write(f"{path}\n")
         self._stream.flush()
         return 0
 
-    async def run_interactive(self) -> int:
+    async def run_interactive(self, lines: Iterable[str] | AsyncIterable[str], drain: Drain, *,
+                              stop: asyncio.Event | None = None, grace: float = 30.0) -> int:
         self._stream.write("🎵 AI With Music — send a video: type its path (add words for the music), or /demo.\n"
                            "   Then refine it in words (\"lo-fi instead\", \"music at 20%\"), /export, /help, /quit.\n")
-        loop = asyncio.get_running_loop()
+        stop = stop or asyncio.Event()
+        source = _aiter(lines)
         while True:
             self._stream.write("you> ")
             self._stream.flush()
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line or line.strip() in QUIT_WORDS:
+            line = await _next_or_stop(source, stop)
+            if line is None or line.strip() in QUIT_WORDS:
                 self._stream.write("\n")
+                if stop.is_set():
+                    await self._wind_down(drain, grace)
                 return 0
             await self.say(line)
+
+    async def _finish(self, drain: Drain, stop: asyncio.Event, grace: float) -> None:
+        """Wait for the work the input started; a stop signal meanwhile limits that to `grace`."""
+        if not stop.is_set():
+            finished = asyncio.ensure_future(drain())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if finished.done():
+                return
+            finished.cancel()
+            await asyncio.gather(finished, return_exceptions=True)
+        await self._wind_down(drain, grace)
+
+    async def _wind_down(self, drain: Drain, grace: float) -> None:
+        print(f"Stopping: no more input; running work has {grace:.0f} s to finish.", file=sys.stderr)
+        if not await drain(grace):
+            print("Work still running is kept and resumes at the next start.", file=sys.stderr)
 
 
 def _demo_clip(out_dir: Path) -> Path:
@@ -150,3 +185,27 @@ def _user_name() -> str:
         return getpass.getuser()
     except Exception:
         return "you"
+
+
+async def _aiter(lines: Iterable[str] | AsyncIterable[str]):
+    if hasattr(lines, "__aiter__"):
+        async for line in lines:  # type: ignore[union-attr]
+            yield line
+    else:
+        for line in lines:  # type: ignore[union-attr]
+            yield line
+
+
+async def _next_or_stop(source, stop: asyncio.Event) -> str | None:
+    """The next input line; None at the end of input or once a stop signal came (even mid-wait)."""
+    if stop.is_set():
+        return None
+    line = asyncio.ensure_future(anext(source, None))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({line, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if stop.is_set():  # a line that came with the signal is not taken either
+        line.cancel()
+        await asyncio.gather(line, return_exceptions=True)
+        return None
+    return line.result()
