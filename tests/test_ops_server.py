@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +24,7 @@ from bots.settings import Settings
 from core.app import Core, CoreConfig
 from core.i18n import say
 from core.nemo.client import NemoClient
-from core.store import Store
+from core.store import SENDING, Job, Store
 from tests.clips import make_clip
 from tests.core.memory_surface import MemorySurface
 
@@ -305,3 +306,68 @@ async def test_a_taken_ops_port_is_one_plain_error(rig: OpsRig) -> None:
         await taken.start()
     status, _body = await rig.health()
     assert status == 200  # the running server is untouched
+
+
+# --- how jobs end ------------------------------------------------------------------------------
+
+
+async def _job_in_store(rig: OpsRig, state: str) -> None:
+    for _ in range(int(WAIT / 0.05)):
+        async with rig.store.db.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)) as cursor:
+            if (await cursor.fetchone())[0]:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no job reached {state}")
+
+
+async def test_a_cancelled_export_counts_as_cancelled(rig: OpsRig, clip: Path) -> None:
+    await rig.say("dm1", "/upload", [clip], command="upload")
+    before = await rig.metrics()
+    await rig.faults({"render_delay": 600})
+
+    await rig.core.handle(rig.surface.event("dm1", "export"))  # not drained: it renders for long
+    await _job_in_store(rig, "rendering")
+    await rig.say("dm1", "/cancel", command="cancel")
+
+    after = await rig.metrics()
+    assert rig.surface.chats["dm1"].texts[-1] == say("cancelled", "en")
+    assert _value(after, "aiwm_jobs_finished_total", outcome="cancelled") == \
+        _value(before, "aiwm_jobs_finished_total", outcome="cancelled") + 1
+    assert _value(after, "aiwm_jobs", state="failed") == 1 and _value(after, "aiwm_jobs", state="rendering") == 0
+
+
+async def test_an_export_cut_by_the_time_limit_counts_as_timeout(rig: OpsRig, clip: Path) -> None:
+    await rig.say("dm1", "/upload", [clip], command="upload")
+    before = await rig.metrics()
+    await rig.faults({"render_delay": 600})
+    # The hard limit per queued item, lowered for this export (Core reads it when the item starts).
+    rig.core.config = replace(rig.core.config, item_timeout=8.0)
+
+    await rig.say("dm1", "export")
+
+    after = await rig.metrics()
+    assert rig.surface.chats["dm1"].texts[-1] == say("timeout", "en")
+    assert _value(after, "aiwm_jobs_finished_total", outcome="timeout") == \
+        _value(before, "aiwm_jobs_finished_total", outcome="timeout") + 1
+    assert _value(after, "aiwm_jobs_finished_total", outcome="cancelled") == \
+        _value(before, "aiwm_jobs_finished_total", outcome="cancelled")
+
+
+async def test_an_upload_cut_by_a_restart_counts_as_resend(rig: OpsRig) -> None:
+    """A job left "sending" (the bot died during the upload to the chat) is not sent twice: the
+    restarted core asks the chat to resend, and the job ends as "resend"."""
+    chat = rig.surface.event("dm7")
+    await rig.store.add_job(Job(id="cut-upload", chat_key=chat.chat_key, surface="test", chat_id="dm7",
+                                delivery={"chat": "dm7"}, language="en", state=SENDING))
+    before = await rig.metrics()
+
+    restarted = Core(CoreConfig(data_dir=rig.root / "bot"), rig.client, rig.store, {"test": rig.surface})
+    await restarted.start()
+    assert await restarted.drain(WAIT)
+    await restarted.stop()
+
+    after = await rig.metrics()
+    assert rig.surface.chats["dm7"].texts == [say("resend_after_restart", "en")]
+    assert _value(after, "aiwm_jobs_finished_total", outcome="resend") == \
+        _value(before, "aiwm_jobs_finished_total", outcome="resend") + 1
+    assert _value(after, "aiwm_jobs", state="failed") == 1 and _value(after, "aiwm_jobs", state="sending") == 0
