@@ -24,6 +24,7 @@ from bots.settings import Settings
 from core.app import Core, CoreConfig
 from core.i18n import say
 from core.nemo.client import NemoClient
+from core.ports import SurfaceLimits
 from core.store import SENDING, Job, Store
 from tests.clips import make_clip
 from tests.core.memory_surface import MemorySurface
@@ -371,3 +372,19 @@ async def test_an_upload_cut_by_a_restart_counts_as_resend(rig: OpsRig) -> None:
     assert _value(after, "aiwm_jobs_finished_total", outcome="resend") == \
         _value(before, "aiwm_jobs_finished_total", outcome="resend") + 1
     assert _value(after, "aiwm_jobs", state="failed") == 1 and _value(after, "aiwm_jobs", state="sending") == 0
+
+
+async def test_a_video_too_big_for_the_chat_counts_as_too_big(rig: OpsRig, clip: Path) -> None:
+    before = await rig.metrics()
+    rig.surface.limits = SurfaceLimits(max_upload_bytes=2_000)  # no video fits: the chat gets a link
+
+    await rig.say("dm9", clips=[clip])
+
+    chat = rig.surface.chats["dm9"]
+    assert not chat.videos and any("http" in text for text in chat.texts), chat.texts
+    after = await rig.metrics()
+    assert _value(after, "aiwm_jobs_finished_total", outcome="too_big") == \
+        _value(before, "aiwm_jobs_finished_total", outcome="too_big") + 1
+    assert _value(after, "aiwm_jobs_finished_total", outcome="delivered") == \
+        _value(before, "aiwm_jobs_finished_total", outcome="delivered")
+    assert _value(after, "aiwm_jobs", state="delivered") == 1  # the link was the delivery
