@@ -149,9 +149,8 @@ class OpsServer:
             self._runner = None
             raise RuntimeError(f"cannot serve the ops endpoints on {self.host}:{self.port} "
                                f"(AIWM_OPS_HOST/AIWM_OPS_PORT): {error.strerror or error}") from None
-        sockets = getattr(site._server, "sockets", None) or []  # the real port when 0 was asked for
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        if self._runner.addresses:  # the real port when 0 was asked for
+            self.port = self._runner.addresses[0][1]
         self._registry.register(self._jobs)
         log.info("ops endpoints (/healthz, /metrics) on %s:%s", self.host, self.port)
         return self
