@@ -388,3 +388,27 @@ async def test_a_video_too_big_for_the_chat_counts_as_too_big(rig: OpsRig, clip:
     assert _value(after, "aiwm_jobs_finished_total", outcome="delivered") == \
         _value(before, "aiwm_jobs_finished_total", outcome="delivered")
     assert _value(after, "aiwm_jobs", state="delivered") == 1  # the link was the delivery
+
+
+async def test_the_backend_check_is_cached_so_probes_never_hammer_it(rig: OpsRig) -> None:
+    cached = OpsServer(rig.core, port=0, backend_check_interval=3600, registry=CollectorRegistry())
+    await cached.start()
+    cached.serving()
+    try:
+        requests_before = len(await _backend_requests(rig))
+        async with rig.http.get(cached.url + "/healthz") as response:
+            assert response.status == 200
+        # The check is a bare TCP connect: no request reaches the backend, no credits are spent.
+        assert len(await _backend_requests(rig)) == requests_before
+        await rig.backend.stop()
+        for _ in range(5):  # within the interval the last answer stands, whatever the backend does
+            async with rig.http.get(cached.url + "/healthz") as response:
+                assert response.status == 200 and (await response.json())["backend"] == "ok"
+    finally:
+        await cached.stop()
+
+
+async def _backend_requests(rig: OpsRig) -> list[dict]:
+    async with rig.http.get(f"{rig.backend.url}/_test/requests") as response:
+        data = await response.json()
+    return data.get("requests", data) if isinstance(data, dict) else data
