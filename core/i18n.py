@@ -58,6 +58,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "That clip is {duration} long; the longest this bot accepts is {limit}. Please trim it first.",
         "zh": "这个视频时长 {duration}，本机器人最多接受 {limit}。请先剪短。",
     },
+    "too_short_for_bot": {
+        "en": "That clip is only {duration} long; I need at least {limit} of video to add music. Please send a longer one.",
+        "zh": "这个视频只有 {duration}，至少需要 {limit} 才能配乐。请发送更长的视频。",
+    },
     "bad_video": {
         "en": "I couldn't read that video: {reason} Please try another file.",
         "zh": "无法读取这个视频：{reason} 请换一个文件试试。",
@@ -270,18 +274,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "upload_lost": {
         "en": "The editing service is back, but your clip was lost when the connection broke. Please send it again.",
         "zh": "编辑服务已恢复，但连接中断时你的视频丢失了。请重新发送。",
-    },
-    "turn_outcome_unknown": {
-        "en": "The connection to the editor broke while it was working, so your change may or may not have been made. Send /status to check once the service is back.",
-        "zh": "编辑器处理时连接中断，你的修改可能已生效，也可能没有。服务恢复后请发送 /status 查看。",
-    },
-    "backend_waiting": {
-        "en": "The editing service can't be reached right now. I'll keep trying for a few minutes — no need to send anything again.",
-        "zh": "暂时连不上编辑服务。我会在几分钟内继续重试——无需重新发送。",
-    },
-    "backend_gave_up": {
-        "en": "I kept trying, but the editing service is still unreachable, so I stopped. Please send your clip or message again later.",
-        "zh": "我一直在重试，但编辑服务仍无法连接，所以先停下了。请稍后重新发送你的视频或消息。",
     },
     "turn_outcome_unknown": {
         "en": "The connection to the editor broke while it was working, so your change may or may not have been made. Send /status to check once the service is back.",

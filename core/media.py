@@ -30,6 +30,7 @@ class Refusal(Exception):
 class ClipLimits:
     max_bytes: int | None = None  # operator cap on clip size
     max_seconds: float | None = 600.0  # the engine accepts up to 10 minutes
+    min_seconds: float = 0.5  # the editor can't trim or score less (a one-picture clip fails at render)
 
 
 def check_before_fetch(item: MediaItem, limits: ClipLimits, lang: str) -> None:
@@ -67,6 +68,10 @@ async def fetch_clip(item: MediaItem, dest_dir: Path, limits: ClipLimits, lang: 
         path.unlink(missing_ok=True)
         raise Refusal(say("too_long_for_bot", lang, duration=human_duration(info.duration),
                           limit=human_duration(limits.max_seconds)))
+    if info.duration < limits.min_seconds:
+        path.unlink(missing_ok=True)
+        raise Refusal(say("too_short_for_bot", lang, duration=f"{info.duration:.2f} s",
+                          limit=f"{limits.min_seconds:g} s"))
     return path, info
 
 

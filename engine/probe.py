@@ -34,15 +34,44 @@ def probe(path: Path | str) -> MediaInfo:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError:
-        raise InvalidMediaError(
-            "This file isn't a video we can open (it may be another kind of file, or damaged)."
-        ) from None
+        raise InvalidMediaError(_unopenable(path)) from None
     except OSError:
         raise InvalidMediaError("We couldn't read that file.") from None
     try:
         return _describe(container, path, size)
     finally:
         container.close()
+
+
+# What a file that FFmpeg can't open is, by its first bytes, so the refusal names the problem.
+_MAGIC = [
+    (b"PK\x03\x04", "This is a ZIP archive, not a video. Please send the video itself."),
+    (b"%PDF", "This is a PDF document, not a video."),
+    (b"Rar!", "This is a RAR archive, not a video. Please send the video itself."),
+    (b"7z\xbc\xaf", "This is a 7-Zip archive, not a video. Please send the video itself."),
+]
+
+
+def _unopenable(path: Path) -> str:
+    """One plain sentence for a file FFmpeg can't open at all."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return "We couldn't read that file."
+    for magic, sentence in _MAGIC:
+        if head.startswith(magic):
+            return sentence
+    if head[4:8] == b"ftyp":
+        # An MP4/MOV whose index ("moov") never arrived: typically an upload cut short.
+        return "The video file is incomplete (its index is missing; the upload may have been cut short)."
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "This is a text file, not a video."
+        except UnicodeDecodeError:
+            pass
+    return "This file isn't a video we can open (it may be another kind of file, or damaged)."
 
 
 def _file_size(path: Path) -> int:

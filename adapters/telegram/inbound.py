@@ -48,7 +48,7 @@ def read_message(message: Message, bot: Bot, config: TelegramConfig) -> Draft | 
         return None  # service messages and other bots (including our own echoes)
     chat = message.chat
     is_group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-    raw = message.text if message.text is not None else (message.caption or "")
+    raw = _clean(message.text if message.text is not None else (message.caption or ""))
     entities = message.entities if message.text is not None else message.caption_entities
     username = (bot.username or "").lower()
 
@@ -87,6 +87,15 @@ def read_message(message: Message, bot: Bot, config: TelegramConfig) -> Draft | 
         thread_id=message.message_thread_id if message.is_topic_message else None,
         album_id=message.media_group_id,
     )
+
+
+def _clean(text: str) -> str:
+    """Lone UTF-16 surrogates (a JSON "\\ud800" escape decodes to one) become U+FFFD.
+
+    They can't be encoded, so entity slicing and every later encode would fail; one unit each
+    either way, so entity offsets still line up.
+    """
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _mentions_bot(text: str, entities, username: str, bot_id: int) -> bool:
