@@ -5,7 +5,6 @@ finishes. The real python-telegram-bot against the fake Bot API; one case runs t
 from __future__ import annotations
 
 import asyncio
-
 from pathlib import Path
 
 import pytest
