@@ -20,7 +20,7 @@ from engine.compose import compose
 from engine.errors import InvalidMediaError
 from engine.fit import FitResult, fit
 from engine.mix import ClipSound, mix_and_mux
-from engine.models import EditSpec, ProgressCallback, SceneCut, Summary, VideoAnalysis
+from engine.models import EditSpec, MediaInfo, ProgressCallback, SceneCut, Summary, VideoAnalysis
 from engine.presets import get_preset
 from engine.probe import probe
 from engine.provenance import provenance_tags
@@ -117,7 +117,7 @@ def make(spec: EditSpec, output: Path | str, progress: ProgressCallback | None =
         else:
             # Nothing to fit: the mux already wrote a streamable MP4, so it is the result as is
             # (fit would only copy it byte for byte).
-            staged, fitted = mixed, _as_written(mixed)
+            staged, fitted = mixed, _as_written(mixed, info if mix.video_copied else None)
         os.replace(staged, output)
         report.done()
 
@@ -170,10 +170,11 @@ def _needs_fitting(spec: EditSpec, aspect: tuple[int, int] | None) -> bool:
     return any(cap is not None for cap in (spec.max_bytes, spec.max_width, spec.max_height, aspect))
 
 
-def _as_written(path: Path) -> FitResult:
-    """The mux's own MP4 taken as the result: its display size comes from the file itself."""
-    info = probe(path)
-    return FitResult(path, info.size_bytes, info.display_width, info.display_height, reencoded=False)
+def _as_written(path: Path, source: MediaInfo | None) -> FitResult:
+    """The mux's own MP4 taken as the result. A copied picture (and its rotation) is the
+    source's, so is its display size; a re-encoded one is read back from the file."""
+    info = source or probe(path)
+    return FitResult(path, path.stat().st_size, info.display_width, info.display_height, reencoded=False)
 
 
 def _trim_window(spec: EditSpec, duration: float) -> tuple[float, float]:
