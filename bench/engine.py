@@ -125,8 +125,9 @@ def measure(seconds: float, repeat: int, work: Path) -> dict:
     floor_cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(clip), "-i", str(wav),
                  "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
                  "-movflags", "+faststart", str(work / "floor.mp4")]
-    floor_times, floor_rss, engine_times, engine_rss, summary = [], [], [], [], {}
+    floor_times, floor_rss, engine_times, engine_rss, summary, loads = [], [], [], [], {}, []
     for _ in range(repeat):  # interleaved, so drift in machine load hits both alike
+        loads.append(os.getloadavg()[0])  # the engine uses both cores: a busy machine hurts it more
         _, rss, out = run_measured([sys.executable, "-c", _FLOOR_CHILD, *floor_cmd])
         floor_times.append(float(out.strip()))
         floor_rss.append(rss)
@@ -153,6 +154,8 @@ def measure(seconds: float, repeat: int, work: Path) -> dict:
         "known_on_beat": known["known_on_beat"],
         "video_copied": summary.get("video_copied"),
         "lufs": summary.get("loudness_lufs"),
+        "load_min": min(loads),
+        "load_max": max(loads),
     }
 
 
@@ -171,7 +174,8 @@ def main() -> int:
                   f"x{row['time_ratio']:.2f}  | mem floor {row['floor_rss_mib']:5.0f} MiB  engine "
                   f"{row['engine_rss_mib']:5.0f} MiB  x{row['rss_ratio']:.2f}  | known cuts found "
                   f"{row['known_detected']}/{row['known_total']}, on a beat {row['known_on_beat']}/{row['known_total']}"
-                  f" (found cuts on a beat {row['cuts_on_beat']}/{row['cuts_total']})  copied={row['video_copied']}",
+                  f" (found cuts on a beat {row['cuts_on_beat']}/{row['cuts_total']})  copied={row['video_copied']}"
+                  f"  | load {row['load_min']:.1f}-{row['load_max']:.1f} on {os.cpu_count()} cores",
                   flush=True)
     on_beat = sum(r["known_on_beat"] for r in rows)
     total = sum(r["known_total"] for r in rows)
