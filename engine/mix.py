@@ -26,7 +26,7 @@ from scipy.signal import firwin, sosfilt
 from engine.errors import EngineError
 from engine.ffmpeg import ffmpeg_path, run_ffmpeg
 from engine.models import MediaInfo, Title
-from engine.mux import can_copy_video, mux_args, video_stream_end
+from engine.mux import can_copy_video, encode_aac_on_two_cores, mux_args, video_stream_end
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ DUCK_RELEASE = 0.5  # seconds to come back up after it ends
 TRUE_PEAK_MARGIN_DB = 0.6
 MAX_MAKEUP_DB = 6.0  # how much louder than plain gain the limiter may be pushed to reach the target
 SILENT_LUFS = -70.0  # reported for a mix with nothing above BS.1770's absolute gate
+# From this length on, with a core to spare, the sound is encoded as two halves at once
+# (encode_aac_on_two_cores); shorter clips gain less than the extra ffmpeg start-ups cost.
+PARALLEL_AAC_SECONDS = 10.0
+SPARE_CORE_MARGIN = 0.5  # load average over (cores - 1) still counted as a core to spare
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,14 @@ def mix_and_mux(
                                       target_lufs=loudness_lufs, ceiling_db=true_peak_db - TRUE_PEAK_MARGIN_DB)
         if progress:
             progress(0.25)
+        encoded = None
+        if copy_video and length >= PARALLEL_AAC_SECONDS and _core_to_spare():
+            # With the video copied, encoding the sound is nearly all the mux's work: do it on
+            # both cores, then mux by copying both streams.
+            encoded = encode_aac_on_two_cores(raw, frames, work / "sound.aac", work=work)
         args = mux_args(video, raw, output, info=info, start=start, length=length,
-                        trim_end=trim_end, copy_video=copy_video,
-                        titles=titles, metadata=metadata or {}, work=work)
+                        trim_end=trim_end, copy_video=copy_video, titles=titles, metadata=metadata or {},
+                        work=work, encoded_audio=encoded)
         scaled = None
         if progress:
             scaled = lambda f: progress(0.25 + 0.75 * f)  # noqa: E731
@@ -147,6 +156,18 @@ class ClipSound:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _core_to_spare() -> bool:
+    """True when a second core is free for a second AAC encoder: the last minute's load leaves
+    one idle. On a busy machine two encoders only take turns on the same cores, and the split
+    then costs more (two start-ups, the warm-up frames, a mux pass) than it saves."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return False
+    return cores > 1 and load <= cores - 1 + SPARE_CORE_MARGIN
 
 
 # --- the audio -----------------------------------------------------------------------------

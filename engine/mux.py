@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import av
 
+from engine.errors import EngineError, ToolMissingError
+from engine.ffmpeg import ffmpeg_path
 from engine.models import MediaInfo, Title
 
 log = logging.getLogger(__name__)
@@ -82,13 +85,23 @@ def video_stream_end(video: Path, info: MediaInfo) -> float:
 
 def mux_args(video: Path, raw_audio: Path, output: Path, *, info: MediaInfo, start: float, length: float,
              trim_end: float | None, copy_video: bool, titles: Sequence[Title],
-             metadata: dict[str, str], work: Path) -> list[str]:
-    """ffmpeg arguments: the video (copied or re-encoded) + a raw f32le 48 kHz stereo mix -> MP4."""
+             metadata: dict[str, str], work: Path, encoded_audio: Path | None = None) -> list[str]:
+    """ffmpeg arguments: the video (copied or re-encoded) + a raw f32le 48 kHz stereo mix -> MP4.
+
+    With `encoded_audio` (ADTS from encode_aac_on_two_cores, made from that mix) the sound is
+    copied from it instead of encoded in this pass.
+    """
     args = ["-y"]
     if start > 0:
         args += ["-ss", f"{start:.6f}"]
-    args += ["-i", str(video), "-f", "f32le", "-ar", "48000", "-ac", "2", "-i", str(raw_audio),
-             "-map", "0:v:0", "-map", "1:a:0"]
+    args += ["-i", str(video)]
+    if encoded_audio is not None:
+        # ADTS carries no encoder delay: starting it one AAC frame early lets the MP4 muxer write
+        # the same edit list (skip the 1024 priming samples) an encode in this pass would.
+        args += ["-itsoffset", f"{-AAC_FRAME / AUDIO_RATE:.9f}", "-f", "aac", "-i", str(encoded_audio)]
+    else:
+        args += ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", "2", "-i", str(raw_audio)]
+    args += ["-map", "0:v:0", "-map", "1:a:0"]
     if copy_video:
         args += ["-c:v", "copy", "-tag:v", mp4_copy_tag(info.video_codec) or "avc1"]
     else:
@@ -99,8 +112,7 @@ def mux_args(video: Path, raw_audio: Path, output: Path, *, info: MediaInfo, sta
                  "-pix_fmt", "yuv420p"]
     if start > 0 or trim_end is not None:
         args += ["-t", f"{length:.6f}"]
-    # The default (twoloop) AAC coder: "-aac_coder fast" measured up to 2x slower on mixed music.
-    args += ["-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2"]
+    args += ["-c:a", "copy"] if encoded_audio is not None else AAC_ARGS
     # The source's own tags (GPS location, device, owner...) must not travel into a video meant
     # to be posted publicly; only our provenance tags are written.
     args += ["-map_metadata", "-1"]
@@ -108,6 +120,75 @@ def mux_args(video: Path, raw_audio: Path, output: Path, *, info: MediaInfo, sta
         args += ["-metadata", f"{key}={value}"]
     args += ["-movflags", "+faststart", "-f", "mp4", str(output)]
     return args
+
+
+# --- the sound: AAC on two cores -----------------------------------------------------------
+
+AUDIO_RATE = 48000
+AAC_FRAME = 1024  # samples per AAC frame
+# The default (twoloop) AAC coder: "-aac_coder fast" measured up to 2x slower on mixed music.
+AAC_ARGS = ["-c:a", "aac", "-b:a", "192k", "-ar", str(AUDIO_RATE), "-ac", "2"]
+# The second half starts this many frames early and drops them: by then the encoder's
+# psychoacoustic state and bit reservoir are warm.
+AAC_WARMUP_FRAMES = 48
+
+
+def encode_aac_on_two_cores(raw_audio: Path, frames: int, dest: Path, *, work: Path) -> Path:
+    """Encode a raw f32le 48 kHz stereo mix to AAC (ADTS at `dest`) as two halves at once.
+
+    ffmpeg's AAC encoder is single-threaded and causal, so the first half's frames are exactly
+    those of a whole-file encode. The second half starts AAC_WARMUP_FRAMES frames early and
+    those are dropped. The split falls on an AAC frame boundary, so the halves' frames tile the
+    timeline as one encode's would and the decoder's overlap-add joins them without a seam.
+    """
+    split = (frames // 2) // AAC_FRAME * AAC_FRAME
+    warmup = min(split, AAC_WARMUP_FRAMES * AAC_FRAME)
+    halves = [(f"end_sample={split}", work / "first.aac"),
+              (f"start_sample={split - warmup}", work / "second.aac")]
+    processes: list[tuple[subprocess.Popen, object]] = []
+    try:
+        for trim, out in halves:
+            stderr = tempfile.TemporaryFile()
+            processes.append((subprocess.Popen(
+                [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                 "-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", "2", "-i", str(raw_audio),
+                 "-af", f"atrim={trim}", *AAC_ARGS, "-f", "adts", str(out)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr), stderr))
+        failed = [process.wait() != 0 for process, _ in processes]
+        if any(failed):
+            for (process, stderr), bad in zip(processes, failed):
+                if bad:
+                    stderr.seek(0)  # type: ignore[attr-defined]
+                    log.debug("AAC half failed: %s", stderr.read()[-2000:].decode("utf-8", "replace"))  # type: ignore[attr-defined]
+            raise EngineError("Could not mix the music into the video.")
+    except OSError as error:
+        raise ToolMissingError("ffmpeg could not be started.") from error
+    finally:
+        for process, stderr in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            stderr.close()  # type: ignore[attr-defined]
+    with open(dest, "wb") as out, open(halves[0][1], "rb") as first, open(halves[1][1], "rb") as second:
+        _copy_adts_frames(first, out, skip=0, keep=split // AAC_FRAME)
+        _copy_adts_frames(second, out, skip=warmup // AAC_FRAME, keep=None)
+    return dest
+
+
+def _copy_adts_frames(source: BinaryIO, out: BinaryIO, *, skip: int, keep: int | None) -> None:
+    """Copy ADTS frames skip.. (at most `keep` of them) from `source` to `out`."""
+    index = 0
+    while keep is None or index < skip + keep:
+        header = source.read(7)
+        if len(header) < 7:
+            break
+        if header[0] != 0xFF or header[1] & 0xF0 != 0xF0:
+            raise EngineError("Could not mix the music into the video.")
+        size = ((header[3] & 0x03) << 11) | (header[4] << 3) | (header[5] >> 5)
+        body = source.read(size - 7)
+        if index >= skip:
+            out.write(header + body)
+        index += 1
 
 
 # --- titles --------------------------------------------------------------------------------

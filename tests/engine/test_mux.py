@@ -16,9 +16,11 @@ from engine.errors import EngineError, ToolMissingError
 from engine.ffmpeg import run_ffmpeg
 from engine.mix import mix_and_mux
 from engine.models import Title
+from engine.mux import video_stream_end
 from engine.probe import probe
 from engine.provenance import provenance_tags, read_provenance
 from tests.clips import make_clip
+from tests.media_checks import ffprobe, stream
 
 RATE = 48000
 
@@ -223,3 +225,53 @@ def test_hevc_is_copied_with_the_tag_apple_players_need(tmp_path):
     assert result.video_copied
     with av.open(str(result.output)) as container:
         assert container.streams.video[0].codec_context.codec_tag == "hvc1"
+
+
+def _decoded(path: Path) -> np.ndarray:
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "f32le", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, dtype="<f4").reshape(-1, 2)
+
+
+def test_sound_encoded_in_two_halves_plays_like_one_encode(tmp_path, monkeypatch):
+    """Long clips have their AAC encoded as two halves on two cores; the join must not be heard
+    and the sound must stay in sync: same length and start, the first half bit-identical, the
+    second as close to the source as a one-piece encode, and no click where they meet."""
+    import engine.mix
+
+    clip = make_clip(tmp_path / "in.mp4", duration=4.0, audio="tone")
+    monkeypatch.setattr(engine.mix, "PARALLEL_AAC_SECONDS", 1e9)
+    render(tmp_path, clip, "whole.mp4")
+    # The path a minute-long clip takes on a machine with a core to spare.
+    monkeypatch.setattr(engine.mix, "PARALLEL_AAC_SECONDS", 1.0)
+    monkeypatch.setattr(engine.mix, "_core_to_spare", lambda: True)
+    halves = render(tmp_path, clip, "halves.mp4")
+
+    whole, joined = _decoded(tmp_path / "whole.mp4"), _decoded(tmp_path / "halves.mp4")
+    assert halves.video_copied
+    assert len(joined) == len(whole)  # same priming skipped, same end
+    assert stream(ffprobe(tmp_path / "halves.mp4"), "audio")["start_time"] == \
+        stream(ffprobe(tmp_path / "whole.mp4"), "audio")["start_time"]
+    # The halves meet on an AAC frame boundary; the frame before it overlaps the second half's first.
+    frames = round(video_stream_end(clip, probe(clip)) * RATE)
+    half = frames // 2 // 1024 * 1024
+    assert np.array_equal(joined[: half - 1024], whole[: half - 1024])
+    assert not np.array_equal(joined, whole)  # the second half really came from another encoder
+    signal = np.sqrt(np.mean(whole**2))
+    difference = np.sqrt(np.mean((joined - whole) ** 2))
+    assert difference < signal * 10 ** (-30 / 20)  # two encodes of the same sound, not two sounds
+    seam = joined[half - 2048: half + 2048] - whole[half - 2048: half + 2048]
+    assert np.abs(seam).max() < 0.05 * np.abs(whole).max()  # no click at the join
+
+
+def test_the_sound_is_split_over_two_cores_only_when_one_is_free(monkeypatch):
+    import engine.mix
+
+    monkeypatch.setattr(engine.mix.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(engine.mix.os, "getloadavg", lambda: (0.7, 0.5, 0.5))
+    assert engine.mix._core_to_spare()
+    monkeypatch.setattr(engine.mix.os, "getloadavg", lambda: (3.2, 2.0, 1.0))  # other work on both cores
+    assert not engine.mix._core_to_spare()
+    monkeypatch.setattr(engine.mix.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(engine.mix.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not engine.mix._core_to_spare()
