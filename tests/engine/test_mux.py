@@ -270,6 +270,8 @@ def test_the_sound_is_split_over_two_cores_only_when_one_is_free(monkeypatch):
     monkeypatch.setattr(engine.mix.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(engine.mix.os, "getloadavg", lambda: (0.7, 0.5, 0.5))
     assert engine.mix._core_to_spare()
+    monkeypatch.setattr(engine.mix.os, "getloadavg", lambda: (1.8, 1.5, 1.0))  # mostly this engine itself
+    assert engine.mix._core_to_spare()
     monkeypatch.setattr(engine.mix.os, "getloadavg", lambda: (3.2, 2.0, 1.0))  # other work on both cores
     assert not engine.mix._core_to_spare()
     monkeypatch.setattr(engine.mix.os, "cpu_count", lambda: 1)
