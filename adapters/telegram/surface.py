@@ -29,6 +29,7 @@ from adapters.telegram.config import TelegramConfig
 from adapters.telegram.flood import RetryingRateLimiter, StatusAwareRequest
 from adapters.telegram.inbound import Draft, read_message
 from adapters.telegram.reply import TelegramReplyPort
+from adapters.telegram.updates import TolerantBot
 from adapters.telegram.webhook import WebhookServer
 from core.events import EventHandler, InboundEvent
 from core.i18n import lang_of, say
@@ -47,18 +48,18 @@ def build_application(config: TelegramConfig) -> Application:
     # Every call but getUpdates: 5xx answers become a retryable ServerError (see flood.py).
     request = StatusAwareRequest(connection_pool_size=64, connect_timeout=15, read_timeout=30, write_timeout=30,
                                  media_write_timeout=config.media_timeout)
-    builder = (
-        ApplicationBuilder()
-        .token(config.token)
-        .base_url(config.api_url)
-        .base_file_url(config.file_url)
-        .local_mode(config.local_mode)
-        .concurrent_updates(True)
+    # getUpdates parses each update on its own, so one PTB can't read never stalls polling (updates.py).
+    bot = TolerantBot(
+        token=config.token,
+        base_url=config.api_url,
+        base_file_url=config.file_url,
+        local_mode=config.local_mode,
         # Flood limits, and retries of 429 bursts, 5xx and dropped connections (flood.py).
-        .rate_limiter(RetryingRateLimiter(config.retry_policy))
-        .request(request)
-        .get_updates_request(HTTPXRequest(connection_pool_size=1, read_timeout=config.poll_timeout + 10))
+        rate_limiter=RetryingRateLimiter(config.retry_policy),
+        request=request,
+        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=config.poll_timeout + 10),
     )
+    builder = ApplicationBuilder().bot(bot).concurrent_updates(True)
     if config.uses_webhook:
         builder = builder.updater(None)  # updates come from our WebhookServer
     return builder.build()

@@ -12,8 +12,9 @@ import logging
 from urllib.parse import urlparse
 
 from aiohttp import web
-from telegram import Update
 from telegram.ext import Application
+
+from adapters.telegram.updates import parse_update
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,11 @@ class WebhookServer:
             return web.Response(status=403)
         try:
             data = await request.json()
-            update = Update.de_json(data, self._application.bot)
-        except Exception as error:  # a malformed body must not take the server down
-            log.warning("telegram webhook got a bad update: %s", type(error).__name__)
+        except ValueError as error:  # not JSON at all: not a Telegram update
+            log.warning("telegram webhook got a body that is not JSON: %s", type(error).__name__)
             return web.Response(status=400)
-        await self._application.update_queue.put(update)
+        update = parse_update(data, self._application.bot)
+        if update is not None:
+            await self._application.update_queue.put(update)
+        # An update we can't read is logged and answered 200 too, or Telegram would resend it.
         return web.Response(status=200)

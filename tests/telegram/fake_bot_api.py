@@ -116,6 +116,13 @@ class FakeBotApi:
         self._new_update.set()
         return update_id
 
+    def inject_raw(self, update: dict) -> int:
+        """Queue an update exactly as given (it may be malformed), with the next update id."""
+        update_id = next(self._update_ids)
+        self._updates.append({**update, "update_id": update_id})
+        self._new_update.set()
+        return update_id
+
     def fail_once(self, method: str, status: int = 429, **extra: object) -> None:
         self.faults.setdefault(method, []).append((status, extra))
 
