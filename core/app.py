@@ -303,6 +303,8 @@ def user_message_for(error: BaseException, lang: str) -> str:
         return say("backend_gave_up", lang)
     if isinstance(error, EngineError):
         return say("render_failed", lang, reason=str(error))
+    if isinstance(error, nemo_errors.AuthRejected):  # the operator's NEMO_TOKEN; the client logged it
+        return say("auth_rejected", lang)
     if isinstance(error, nemo_errors.NoCredits):
         url = getattr(error, "register_url", None)
         return say("out_of_credits", lang, url=url) if url else say("out_of_credits_plain", lang)

@@ -213,6 +213,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Rendering failed: {reason} Nothing was lost — say \"export\" to try again.",
         "zh": "渲染失败：{reason} 内容没有丢失——说\"导出\"重试。",
     },
+    "auth_rejected": {
+        "en": "The editing service didn't accept this bot's credentials. The bot's operator needs to renew them — I've logged it.",
+        "zh": "编辑服务不接受本机器人的凭证。需要机器人的管理员更新凭证——我已记录此问题。",
+    },
     "agent_error": {
         "en": "The editor couldn't do that ({reason}). Try rephrasing, or /help for ideas.",
         "zh": "编辑器无法完成该操作（{reason}）。换个说法试试，或发送 /help 查看示例。",

@@ -33,6 +33,7 @@ import aiohttp
 from core.metrics import BACKEND_ERRORS
 from core.nemo import auth
 from core.nemo.errors import (
+    AuthRejected,
     BackendUnavailable,
     NemoError,
     NoCredits,
@@ -199,6 +200,12 @@ class NemoClient:
             await self._creds.set(auth.TOKEN, None)
             await self._fetch_token()
 
+    def _operator_token_refused(self, error: NemoError, where: str) -> AuthRejected:
+        """The fixed token was refused: only the operator can fix that, so say so loudly, once."""
+        log.error("the backend refused the configured NEMO_TOKEN on %s (code %s): the operator must "
+                  "renew it; every call fails until then", where, error.code)
+        return AuthRejected(code=error.code, detail=error.detail)
+
     async def _fetch_token(self) -> str:
         headers = {**self._skill, "X-Client-Id": await self.client_id()}
         body = await self._send("POST", "/api/auth/anonymous-token", headers=headers)
@@ -262,8 +269,10 @@ class NemoClient:
                     raise
                 await asyncio.sleep(min(self.max_retry_wait, self.retry_backoff * 2 ** tries))
                 tries += 1
-            except (TokenExpired, TokenInvalid):
-                if renewed or not self.anonymous:
+            except (TokenExpired, TokenInvalid) as refused:
+                if not self.anonymous:
+                    raise self._operator_token_refused(refused, path) from None
+                if renewed:
                     raise
                 renewed = True
                 await self._renew_token(headers["Authorization"][7:])
@@ -422,7 +431,9 @@ class NemoClient:
                 detail="the chat endpoint did not answer with an event stream")
             log.info("POST /run_sse refused: HTTP %s, code %s", resp.status, error.code)
             counted(error)
-            if isinstance(error, (TokenExpired, TokenInvalid)) and self.anonymous and not renewed:
+            if isinstance(error, (TokenExpired, TokenInvalid)) and not self.anonymous:
+                raise self._operator_token_refused(error, "/run_sse")
+            if isinstance(error, (TokenExpired, TokenInvalid)) and not renewed:
                 renewed = True
                 await self._renew_token(headers["Authorization"][7:])
                 continue
@@ -563,9 +574,11 @@ class NemoClient:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 part.unlink(missing_ok=True)
                 raise counted(BackendUnavailable(detail=type(exc).__name__)) from None
-            except (TokenExpired, TokenInvalid):
+            except (TokenExpired, TokenInvalid) as refused:
                 part.unlink(missing_ok=True)
-                if renewed or not own_host or not self.anonymous:
+                if own_host and not self.anonymous:
+                    raise self._operator_token_refused(refused, "a render download") from None
+                if renewed or not own_host:
                     raise
                 renewed = True
                 await self._renew_token(headers["Authorization"][7:])

@@ -48,6 +48,17 @@ class TokenInvalid(NemoError):
     default_message = "The video service did not accept our sign-in."
 
 
+class AuthRejected(TokenExpired, TokenInvalid):
+    """The operator's fixed token (NEMO_TOKEN) was refused: the client cannot renew it itself.
+
+    A subclass of both refusals, so code that handles either still does; `code` stays the
+    backend's own (1001, 1010, 1011 or 401).
+    """
+
+    code = 401
+    default_message = "The video service did not accept the bot's credentials."
+
+
 class NoCredits(NemoError):
     code = 2001
     default_message = "You are out of credits for the video service."
