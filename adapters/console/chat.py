@@ -65,17 +65,85 @@ def parse_line(line: str) -> tuple[str, list[Path]]:
     return (text, [path]) if path else (stripped, [])
 
 
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: a longer run of words cannot name a file
+
+
 def _leading_path(text: str) -> tuple[Path | None, str]:
-    """The longest leading run of words that names an existing file, and the words after it."""
+    """The longest leading run of words that names an existing file, and the words after it.
+
+    Only runs up to MAX_PATH_CHARS are tried, so a huge pasted line costs one pass, not a square.
+    """
     try:
         words = shlex.split(text)
     except ValueError:
         words = text.split()
-    for end in range(len(words), 0, -1):
+    ends, length = [], -1
+    for end, word in enumerate(words, start=1):
+        length += len(word) + 1
+        if length > MAX_PATH_CHARS:
+            break
+        ends.append(end)
+    for end in reversed(ends):
         candidate = Path(os.path.expanduser(" ".join(words[:end])))
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate, " ".join(words[end:])
     return None, text
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # e.g. "File name too long", a NUL byte, an unencodable name
+        return False
+
+
+def _clean(line: str) -> str:
+    """Drop NUL bytes and replace lone surrogates, which no file name, log or terminal can carry."""
+    return line.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+_NOT_A_FILE = {
+    "missing": {"en": "I can't find a file at {path}. Check the path and send it again.",
+                "zh": "找不到文件：{path}。请检查路径后再发一次。"},
+    "folder": {"en": "{path} is a folder. Send the path of a video file inside it.",
+               "zh": "{path} 是一个文件夹。请发送其中某个视频文件的路径。"},
+    "special": {"en": "{path} isn't a regular file. Send the path of a video file.",
+                "zh": "{path} 不是普通文件。请发送一个视频文件的路径。"},
+}
+
+
+def not_a_file_line(problem: str, path: str, language: str = "en") -> str:
+    """The console's answer to a path that names no file it can attach ("missing", "folder", "special")."""
+    texts = _NOT_A_FILE[problem]
+    return (texts.get(language) or texts["en"]).format(path=path)
+
+
+def _looks_like_path(word: str) -> bool:
+    """A word meant as a file: "./clip.mp4", "~/x", "/home/a/b.mov", "clip.mp4" (not "/status")."""
+    if word.startswith(("./", "../", "~/")) or (word.startswith("/") and "/" in word[1:]):
+        return True
+    return Path(word).suffix.lower() in VIDEO_SUFFIXES
+
+
+def _path_problem(text: str, upload: bool) -> tuple[str, str] | None:
+    """Why the path a line starts with cannot be attached: (problem, shown path), or None."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    if not words or not (upload or _looks_like_path(words[0])):
+        return None
+    candidate = words[0] if not upload else " ".join(words)
+    shown = candidate if len(candidate) <= 200 else candidate[:200] + "…"
+    path = Path(os.path.expanduser(candidate))
+    try:
+        if path.is_dir():
+            return "folder", shown
+        if path.exists():
+            return "special", shown
+    except (OSError, ValueError):
+        pass
+    return "missing", shown
 
 
 class ConsoleChat:
@@ -95,10 +163,23 @@ class ConsoleChat:
         """Send one line to the bot as the console user."""
         if line.strip() == "/demo":
             line = str(await asyncio.to_thread(_demo_clip, self._surface.out_dir))
+        line = _clean(line)
         text, paths = parse_line(line)
+        stripped = line.strip()
+        upload = stripped.startswith("/upload")
+        if not paths and (upload or text):
+            # A path that names no readable file gets a plain answer, not a turn about the path.
+            problem = _path_problem(stripped[len("/upload"):].strip() if upload else stripped, upload)
+            if problem is not None:
+                await self.port.send_text(not_a_file_line(*problem, self._language))
+                return
         media = []
         for path in paths:
-            media.append(media_from_path(path))
+            try:
+                media.append(media_from_path(path))
+            except OSError:  # gone or unreadable since it was named
+                await self.port.send_text(not_a_file_line("missing", str(path), self._language))
+                return
         if not text and not media:
             return
         command = text.split()[0][1:].split("@")[0].lower() if text.startswith("/") else None
